@@ -1,0 +1,1 @@
+//! Proposals (helper fills in).

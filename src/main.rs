@@ -1,0 +1,2 @@
+//! `tandem`: the gateway binary.
+fn main() {}

@@ -39,8 +39,8 @@ impl CbcAlgorithm {
 
 #[derive(Clone)]
 enum AesKey {
-    Aes128(Aes128),
-    Aes256(Aes256),
+    Aes128(Box<Aes128>),
+    Aes256(Box<Aes256>),
 }
 
 /// A keyed AES-CBC cipher working in place on whole blocks.
@@ -53,10 +53,18 @@ pub struct AesCbc {
 impl AesCbc {
     /// Keys AES-CBC.
     pub fn new(alg: CbcAlgorithm, key: &[u8]) -> Result<Self, Error> {
-        let bad = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
+        let bad = |_| Error::KeyLength {
+            alg: alg.name(),
+            want: alg.key_len(),
+            got: key.len(),
+        };
         let key = match alg {
-            CbcAlgorithm::Aes128Cbc => AesKey::Aes128(Aes128::new_from_slice(key).map_err(bad)?),
-            CbcAlgorithm::Aes256Cbc => AesKey::Aes256(Aes256::new_from_slice(key).map_err(bad)?),
+            CbcAlgorithm::Aes128Cbc => {
+                AesKey::Aes128(Box::new(Aes128::new_from_slice(key).map_err(bad)?))
+            }
+            CbcAlgorithm::Aes256Cbc => {
+                AesKey::Aes256(Box::new(Aes256::new_from_slice(key).map_err(bad)?))
+            }
         };
         Ok(Self { alg, key })
     }
@@ -70,8 +78,12 @@ impl AesCbc {
     pub fn encrypt(&self, iv: &[u8; BLOCK_LEN], data: &mut [u8]) -> Result<(), Error> {
         let blocks = as_blocks(data)?;
         match &self.key {
-            AesKey::Aes128(k) => cbc::Encryptor::inner_iv_init(k.clone(), iv.into()).encrypt_blocks(blocks),
-            AesKey::Aes256(k) => cbc::Encryptor::inner_iv_init(k.clone(), iv.into()).encrypt_blocks(blocks),
+            AesKey::Aes128(k) => {
+                cbc::Encryptor::inner_iv_init((**k).clone(), iv.into()).encrypt_blocks(blocks)
+            }
+            AesKey::Aes256(k) => {
+                cbc::Encryptor::inner_iv_init((**k).clone(), iv.into()).encrypt_blocks(blocks)
+            }
         }
         Ok(())
     }
@@ -80,8 +92,12 @@ impl AesCbc {
     pub fn decrypt(&self, iv: &[u8; BLOCK_LEN], data: &mut [u8]) -> Result<(), Error> {
         let blocks = as_blocks(data)?;
         match &self.key {
-            AesKey::Aes128(k) => cbc::Decryptor::inner_iv_init(k.clone(), iv.into()).decrypt_blocks(blocks),
-            AesKey::Aes256(k) => cbc::Decryptor::inner_iv_init(k.clone(), iv.into()).decrypt_blocks(blocks),
+            AesKey::Aes128(k) => {
+                cbc::Decryptor::inner_iv_init((**k).clone(), iv.into()).decrypt_blocks(blocks)
+            }
+            AesKey::Aes256(k) => {
+                cbc::Decryptor::inner_iv_init((**k).clone(), iv.into()).decrypt_blocks(blocks)
+            }
         }
         Ok(())
     }
@@ -102,7 +118,9 @@ impl AesCbc {
 
 impl core::fmt::Debug for AesCbc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AesCbc").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("AesCbc")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +129,10 @@ fn as_blocks(data: &mut [u8]) -> Result<&mut [Block], Error> {
         return Err(Error::BadLength(data.len()));
     }
     let (blocks, rest) = Block::slice_as_chunks_mut(data);
-    debug_assert!(rest.is_empty(), "length checked to be a multiple of the block size");
+    debug_assert!(
+        rest.is_empty(),
+        "length checked to be a multiple of the block size"
+    );
     Ok(blocks)
 }
 
@@ -173,13 +194,27 @@ impl Integrity {
     /// Keys `alg`; the key must be exactly [`IntegAlgorithm::key_len`] octets.
     pub fn new(alg: IntegAlgorithm, key: &[u8]) -> Result<Self, Error> {
         if key.len() != alg.key_len() {
-            return Err(Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() });
+            return Err(Error::KeyLength {
+                alg: alg.name(),
+                want: alg.key_len(),
+                got: key.len(),
+            });
         }
-        let bad = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
+        let bad = |_| Error::KeyLength {
+            alg: alg.name(),
+            want: alg.key_len(),
+            got: key.len(),
+        };
         let state = match alg {
-            IntegAlgorithm::HmacSha256_128 => HmacState::Sha256(Hmac::new_from_slice(key).map_err(bad)?),
-            IntegAlgorithm::HmacSha384_192 => HmacState::Sha384(Hmac::new_from_slice(key).map_err(bad)?),
-            IntegAlgorithm::HmacSha512_256 => HmacState::Sha512(Hmac::new_from_slice(key).map_err(bad)?),
+            IntegAlgorithm::HmacSha256_128 => {
+                HmacState::Sha256(Hmac::new_from_slice(key).map_err(bad)?)
+            }
+            IntegAlgorithm::HmacSha384_192 => {
+                HmacState::Sha384(Hmac::new_from_slice(key).map_err(bad)?)
+            }
+            IntegAlgorithm::HmacSha512_256 => {
+                HmacState::Sha512(Hmac::new_from_slice(key).map_err(bad)?)
+            }
         };
         Ok(Self { alg, state })
     }
@@ -214,12 +249,18 @@ impl Integrity {
     pub fn verify(&self, parts: &[&[u8]], icv: &[u8]) -> Result<(), Error> {
         let n = self.alg.icv_len();
         let want = self.compute(parts);
-        if ct_eq(&want[..n], icv) { Ok(()) } else { Err(Error::BadTag) }
+        if ct_eq(&want[..n], icv) {
+            Ok(())
+        } else {
+            Err(Error::BadTag)
+        }
     }
 }
 
 impl core::fmt::Debug for Integrity {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Integrity").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("Integrity")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }

@@ -13,14 +13,20 @@ struct RustCryptoAead<C> {
 }
 
 pub(super) fn cipher(alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadCipher>, Error> {
-    let bad_len = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
+    let bad_len = |_| Error::KeyLength {
+        alg: alg.name(),
+        want: alg.key_len(),
+        got: key.len(),
+    };
     Ok(match alg {
-        AeadAlgorithm::Aes128Gcm16 => {
-            Box::new(RustCryptoAead { alg, cipher: Aes128Gcm::new_from_slice(key).map_err(bad_len)? })
-        }
-        AeadAlgorithm::Aes256Gcm16 => {
-            Box::new(RustCryptoAead { alg, cipher: Aes256Gcm::new_from_slice(key).map_err(bad_len)? })
-        }
+        AeadAlgorithm::Aes128Gcm16 => Box::new(RustCryptoAead {
+            alg,
+            cipher: Aes128Gcm::new_from_slice(key).map_err(bad_len)?,
+        }),
+        AeadAlgorithm::Aes256Gcm16 => Box::new(RustCryptoAead {
+            alg,
+            cipher: Aes256Gcm::new_from_slice(key).map_err(bad_len)?,
+        }),
         AeadAlgorithm::ChaCha20Poly1305 => Box::new(RustCryptoAead {
             alg,
             cipher: ChaCha20Poly1305::new_from_slice(key).map_err(bad_len)?,
@@ -39,7 +45,12 @@ where
     }
 
     #[inline]
-    fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
         let tag = self
             .cipher
             .encrypt_inout_detached(&(*nonce).into(), aad, in_out.into())

@@ -53,18 +53,10 @@ pub struct AesCbc {
 impl AesCbc {
     /// Keys AES-CBC.
     pub fn new(alg: CbcAlgorithm, key: &[u8]) -> Result<Self, Error> {
-        let bad = |_| Error::KeyLength {
-            alg: alg.name(),
-            want: alg.key_len(),
-            got: key.len(),
-        };
+        let bad = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
         let key = match alg {
-            CbcAlgorithm::Aes128Cbc => {
-                AesKey::Aes128(Box::new(Aes128::new_from_slice(key).map_err(bad)?))
-            }
-            CbcAlgorithm::Aes256Cbc => {
-                AesKey::Aes256(Box::new(Aes256::new_from_slice(key).map_err(bad)?))
-            }
+            CbcAlgorithm::Aes128Cbc => AesKey::Aes128(Box::new(Aes128::new_from_slice(key).map_err(bad)?)),
+            CbcAlgorithm::Aes256Cbc => AesKey::Aes256(Box::new(Aes256::new_from_slice(key).map_err(bad)?)),
         };
         Ok(Self { alg, key })
     }
@@ -118,9 +110,7 @@ impl AesCbc {
 
 impl core::fmt::Debug for AesCbc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AesCbc")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("AesCbc").field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -129,10 +119,7 @@ fn as_blocks(data: &mut [u8]) -> Result<&mut [Block], Error> {
         return Err(Error::BadLength(data.len()));
     }
     let (blocks, rest) = Block::slice_as_chunks_mut(data);
-    debug_assert!(
-        rest.is_empty(),
-        "length checked to be a multiple of the block size"
-    );
+    debug_assert!(rest.is_empty(), "length checked to be a multiple of the block size");
     Ok(blocks)
 }
 
@@ -194,27 +181,13 @@ impl Integrity {
     /// Keys `alg`; the key must be exactly [`IntegAlgorithm::key_len`] octets.
     pub fn new(alg: IntegAlgorithm, key: &[u8]) -> Result<Self, Error> {
         if key.len() != alg.key_len() {
-            return Err(Error::KeyLength {
-                alg: alg.name(),
-                want: alg.key_len(),
-                got: key.len(),
-            });
+            return Err(Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() });
         }
-        let bad = |_| Error::KeyLength {
-            alg: alg.name(),
-            want: alg.key_len(),
-            got: key.len(),
-        };
+        let bad = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
         let state = match alg {
-            IntegAlgorithm::HmacSha256_128 => {
-                HmacState::Sha256(Hmac::new_from_slice(key).map_err(bad)?)
-            }
-            IntegAlgorithm::HmacSha384_192 => {
-                HmacState::Sha384(Hmac::new_from_slice(key).map_err(bad)?)
-            }
-            IntegAlgorithm::HmacSha512_256 => {
-                HmacState::Sha512(Hmac::new_from_slice(key).map_err(bad)?)
-            }
+            IntegAlgorithm::HmacSha256_128 => HmacState::Sha256(Hmac::new_from_slice(key).map_err(bad)?),
+            IntegAlgorithm::HmacSha384_192 => HmacState::Sha384(Hmac::new_from_slice(key).map_err(bad)?),
+            IntegAlgorithm::HmacSha512_256 => HmacState::Sha512(Hmac::new_from_slice(key).map_err(bad)?),
         };
         Ok(Self { alg, state })
     }
@@ -249,18 +222,12 @@ impl Integrity {
     pub fn verify(&self, parts: &[&[u8]], icv: &[u8]) -> Result<(), Error> {
         let n = self.alg.icv_len();
         let want = self.compute(parts);
-        if ct_eq(&want[..n], icv) {
-            Ok(())
-        } else {
-            Err(Error::BadTag)
-        }
+        if ct_eq(&want[..n], icv) { Ok(()) } else { Err(Error::BadTag) }
     }
 }
 
 impl core::fmt::Debug for Integrity {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Integrity")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("Integrity").field("alg", &self.alg).finish_non_exhaustive()
     }
 }

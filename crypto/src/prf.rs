@@ -38,8 +38,7 @@ impl PrfAlgorithm {
     /// accepts keys of any length, so this cannot fail.
     pub fn prf(self, key: &[u8], parts: &[&[u8]]) -> SecretBytes {
         fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> SecretBytes {
-            let mut m =
-                <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+            let mut m = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
             for p in parts {
                 m.update(p);
             }

@@ -114,12 +114,8 @@ impl Transform {
     /// IANA transform type, transform ID and Key Length attribute in bits.
     pub fn iana(&self) -> (u8, u16, Option<u16>) {
         match *self {
-            Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc)) => {
-                (TYPE_ENCR, ENCR_AES_CBC, Some(128))
-            }
-            Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc)) => {
-                (TYPE_ENCR, ENCR_AES_CBC, Some(256))
-            }
+            Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc)) => (TYPE_ENCR, ENCR_AES_CBC, Some(128)),
+            Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc)) => (TYPE_ENCR, ENCR_AES_CBC, Some(256)),
             Self::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16)) => {
                 (TYPE_ENCR, ENCR_AES_GCM_16, Some(128))
             }
@@ -144,12 +140,8 @@ impl Transform {
     /// without a Key Length attribute, or any other type with one, included).
     pub fn from_iana(ty: u8, id: u16, key_bits: Option<u16>) -> Option<Transform> {
         let t = match (ty, id, key_bits) {
-            (TYPE_ENCR, ENCR_AES_CBC, Some(128)) => {
-                Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc))
-            }
-            (TYPE_ENCR, ENCR_AES_CBC, Some(256)) => {
-                Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc))
-            }
+            (TYPE_ENCR, ENCR_AES_CBC, Some(128)) => Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc)),
+            (TYPE_ENCR, ENCR_AES_CBC, Some(256)) => Self::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc)),
             (TYPE_ENCR, ENCR_AES_GCM_16, Some(128)) => {
                 Self::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16))
             }
@@ -236,13 +228,7 @@ impl fmt::Display for Proposal {
         let prf = self.prf.iter().map(|p| p.name());
         let dh = self.dh.iter().map(|g| g.name());
         let esn = self.esn.iter().map(|&e| Transform::Esn(e).name());
-        for (i, kw) in encr
-            .chain(integ)
-            .chain(prf)
-            .chain(dh)
-            .chain(esn)
-            .enumerate()
-        {
+        for (i, kw) in encr.chain(integ).chain(prf).chain(dh).chain(esn).enumerate() {
             if i > 0 {
                 f.write_str("-")?;
             }
@@ -254,46 +240,16 @@ impl fmt::Display for Proposal {
 
 /// Every keyword and the transform it names; canonical names come first.
 const KEYWORDS: &[(&str, Transform)] = &[
-    (
-        "aes128",
-        Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc)),
-    ),
-    (
-        "aes",
-        Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc)),
-    ),
-    (
-        "aes256",
-        Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc)),
-    ),
-    (
-        "aes128gcm16",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16)),
-    ),
-    (
-        "aes128gcm",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16)),
-    ),
-    (
-        "aes128gcm128",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16)),
-    ),
-    (
-        "aes256gcm16",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16)),
-    ),
-    (
-        "aes256gcm",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16)),
-    ),
-    (
-        "aes256gcm128",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16)),
-    ),
-    (
-        "chacha20poly1305",
-        Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::ChaCha20Poly1305)),
-    ),
+    ("aes128", Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc))),
+    ("aes", Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes128Cbc))),
+    ("aes256", Transform::Encr(EncrAlgorithm::Cbc(CbcAlgorithm::Aes256Cbc))),
+    ("aes128gcm16", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16))),
+    ("aes128gcm", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16))),
+    ("aes128gcm128", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes128Gcm16))),
+    ("aes256gcm16", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16))),
+    ("aes256gcm", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16))),
+    ("aes256gcm128", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::Aes256Gcm16))),
+    ("chacha20poly1305", Transform::Encr(EncrAlgorithm::Aead(AeadAlgorithm::ChaCha20Poly1305))),
     ("sha256", Transform::Integ(IntegAlgorithm::HmacSha256_128)),
     ("sha2_256", Transform::Integ(IntegAlgorithm::HmacSha256_128)),
     ("sha384", Transform::Integ(IntegAlgorithm::HmacSha384_192)),
@@ -315,10 +271,7 @@ const KEYWORDS: &[(&str, Transform)] = &[
 
 /// The transform a keyword names (exact, case-sensitive match).
 fn lookup(keyword: &str) -> Option<Transform> {
-    KEYWORDS
-        .iter()
-        .find(|(kw, _)| *kw == keyword)
-        .map(|&(_, t)| t)
+    KEYWORDS.iter().find(|(kw, _)| *kw == keyword).map(|&(_, t)| t)
 }
 
 /// The PRF an integrity algorithm implies when an IKE proposal names none.
@@ -345,17 +298,12 @@ pub fn parse_proposals(kind: ProposalKind, s: &str) -> Result<Vec<Proposal>, Err
     if s.trim().is_empty() {
         return Err(proposal_error("", "no proposals given"));
     }
-    s.split(',')
-        .map(|item| parse_proposal(kind, item.trim()))
-        .collect()
+    s.split(',').map(|item| parse_proposal(kind, item.trim())).collect()
 }
 
 /// Builds an [`Error::Proposal`].
 fn proposal_error(proposal: &str, reason: impl Into<String>) -> Error {
-    Error::Proposal {
-        proposal: proposal.to_owned(),
-        reason: reason.into(),
-    }
+    Error::Proposal { proposal: proposal.to_owned(), reason: reason.into() }
 }
 
 /// Parses and checks one proposal (one comma-separated item, trimmed).
@@ -374,10 +322,7 @@ fn parse_proposal(kind: ProposalKind, item: &str) -> Result<Proposal, Error> {
                 Some(_) => " (keywords are lower-case)",
                 None => "",
             };
-            return Err(proposal_error(
-                item,
-                format!("unknown keyword {keyword:?}{hint}"),
-            ));
+            return Err(proposal_error(item, format!("unknown keyword {keyword:?}{hint}")));
         };
         match transform {
             Transform::Encr(e) => push_unique(&mut p.encr, e),
@@ -402,9 +347,7 @@ fn parse_proposal(kind: ProposalKind, item: &str) -> Result<Proposal, Error> {
     }
     let aead = p.encr.iter().all(|e| e.is_aead());
     if !aead && p.encr.iter().any(|e| e.is_aead()) {
-        return Err(err(
-            "AEAD and non-AEAD encryption algorithms cannot be mixed in one proposal",
-        ));
+        return Err(err("AEAD and non-AEAD encryption algorithms cannot be mixed in one proposal"));
     }
     if !aead && p.integ.is_empty() {
         return Err(err("non-AEAD encryption requires an integrity algorithm"));
@@ -421,9 +364,7 @@ fn parse_proposal(kind: ProposalKind, item: &str) -> Result<Proposal, Error> {
                 return Err(err("an IKE proposal requires a PRF (e.g. prfsha256)"));
             }
             if p.dh.is_empty() {
-                return Err(err(
-                    "an IKE proposal requires a key exchange method (e.g. x25519)",
-                ));
+                return Err(err("an IKE proposal requires a key exchange method (e.g. x25519)"));
             }
         }
         ProposalKind::Esp => {

@@ -79,17 +79,8 @@ mod tests {
 
     #[test]
     fn compares_by_value() {
-        assert_eq!(
-            SecretBytes::from_slice(b"ab"),
-            SecretBytes::from_slice(b"ab")
-        );
-        assert_ne!(
-            SecretBytes::from_slice(b"ab"),
-            SecretBytes::from_slice(b"ac")
-        );
-        assert_ne!(
-            SecretBytes::from_slice(b"ab"),
-            SecretBytes::from_slice(b"abc")
-        );
+        assert_eq!(SecretBytes::from_slice(b"ab"), SecretBytes::from_slice(b"ab"));
+        assert_ne!(SecretBytes::from_slice(b"ab"), SecretBytes::from_slice(b"ac"));
+        assert_ne!(SecretBytes::from_slice(b"ab"), SecretBytes::from_slice(b"abc"));
     }
 }

@@ -68,10 +68,7 @@ fn add_small(n: &mut [u8], delta: i16) {
 fn assert_invalid(result: Result<impl std::fmt::Debug, Error>, group: DhGroup, what: &str) {
     match result {
         Err(Error::InvalidPublicValue { group: g, .. }) => assert_eq!(g, group.name(), "{what}"),
-        other => panic!(
-            "{}: {what}: expected InvalidPublicValue, got {other:?}",
-            group.name()
-        ),
+        other => panic!("{}: {what}: expected InvalidPublicValue, got {other:?}", group.name()),
     }
 }
 
@@ -89,28 +86,11 @@ fn x25519_rfc7748_section_6_1() {
         &h("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"),
     )
     .expect("valid private value");
-    assert_eq!(
-        alice.public_value(),
-        h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
-    );
-    assert_eq!(
-        bob.public_value(),
-        h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
-    );
+    assert_eq!(alice.public_value(), h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+    assert_eq!(bob.public_value(), h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"));
     let k = h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
-    assert_eq!(
-        alice
-            .shared_secret(bob.public_value())
-            .expect("valid peer value")
-            .expose(),
-        k
-    );
-    assert_eq!(
-        bob.shared_secret(alice.public_value())
-            .expect("valid peer value")
-            .expose(),
-        k
-    );
+    assert_eq!(alice.shared_secret(bob.public_value()).expect("valid peer value").expose(), k);
+    assert_eq!(bob.shared_secret(alice.public_value()).expect("valid peer value").expose(), k);
 }
 
 #[test]
@@ -118,38 +98,25 @@ fn x25519_rfc8031_appendix_a() {
     let i = KeyExchange::from_private(
         DhGroup::Curve25519,
         &h("75 1f b4 30 86 55 b4 76 b6 78 9b 73 25 f9 ea 8c dd d1 6a 58 53 3f f6 d9 e6 00 09 46 4a 5f 9d 94"),
-    ).expect("valid private value");
+    )
+    .expect("valid private value");
     let r = KeyExchange::from_private(
         DhGroup::Curve25519,
         &h("0a 54 64 52 53 29 0d 60 dd ad d0 e0 30 ba cd 9e 55 01 ef dc 22 07 55 a1 e9 78 f1 b8 39 a0 56 88"),
-    ).expect("valid private value");
+    )
+    .expect("valid private value");
     assert_eq!(
         i.public_value(),
-        h(
-            "48 d5 dd d4 06 12 57 ba 16 6f a3 f9 bb db 74 f1 a4 e8 1c 08 93 84 fa 77 f7 90 70 9f 0d fb c7 66"
-        )
+        h("48 d5 dd d4 06 12 57 ba 16 6f a3 f9 bb db 74 f1 a4 e8 1c 08 93 84 fa 77 f7 90 70 9f 0d fb c7 66")
     );
     assert_eq!(
         r.public_value(),
-        h(
-            "0b e7 c1 f5 aa d8 7d 7e 44 86 62 67 32 98 a4 43 47 8b 85 97 45 17 9e af 56 4c 79 c0 ef 6e ee 25"
-        )
+        h("0b e7 c1 f5 aa d8 7d 7e 44 86 62 67 32 98 a4 43 47 8b 85 97 45 17 9e af 56 4c 79 c0 ef 6e ee 25")
     );
-    let k = h(
-        "c7 49 50 60 7a 12 32 7f 32 04 d9 4b 68 25 bf b0 68 b7 f8 31 9a 9e 37 08 ed 3d 43 ce 81 30 c9 50",
-    );
-    assert_eq!(
-        i.shared_secret(r.public_value())
-            .expect("valid peer value")
-            .expose(),
-        k
-    );
-    assert_eq!(
-        r.shared_secret(i.public_value())
-            .expect("valid peer value")
-            .expose(),
-        k
-    );
+    let k =
+        h("c7 49 50 60 7a 12 32 7f 32 04 d9 4b 68 25 bf b0 68 b7 f8 31 9a 9e 37 08 ed 3d 43 ce 81 30 c9 50");
+    assert_eq!(i.shared_secret(r.public_value()).expect("valid peer value").expose(), k);
+    assert_eq!(r.shared_secret(i.public_value()).expect("valid peer value").expose(), k);
 }
 
 /// Every u that X25519 (with the top bit masked, RFC 7748 section 5) maps to
@@ -175,11 +142,7 @@ fn x25519_rejects_low_order_points() {
     for _ in 0..4 {
         let kex = KeyExchange::generate(DhGroup::Curve25519, &mut rng);
         for u in X25519_LOW_ORDER {
-            assert_eq!(
-                kex.shared_secret(&h(u)),
-                Err(Error::DegenerateSecret),
-                "u = {u}"
-            );
+            assert_eq!(kex.shared_secret(&h(u)), Err(Error::DegenerateSecret), "u = {u}");
         }
     }
 }
@@ -187,17 +150,11 @@ fn x25519_rejects_low_order_points() {
 #[test]
 fn x25519_rejects_wrong_lengths() {
     let kex = KeyExchange::generate(DhGroup::Curve25519, &mut rng(2));
-    let good = KeyExchange::generate(DhGroup::Curve25519, &mut rng(3))
-        .public_value()
-        .to_vec();
+    let good = KeyExchange::generate(DhGroup::Curve25519, &mut rng(3)).public_value().to_vec();
     for len in [0, 1, 31, 33, 64] {
         let mut v = good.clone();
         v.resize(len, 0x42);
-        assert_invalid(
-            kex.shared_secret(&v),
-            DhGroup::Curve25519,
-            &format!("length {len}"),
-        );
+        assert_invalid(kex.shared_secret(&v), DhGroup::Curve25519, &format!("length {len}"));
     }
     assert!(kex.shared_secret(&good).is_ok());
 }
@@ -253,17 +210,13 @@ fn ecp_rfc5903_section_8() {
         let gir = h(v.gir);
         assert_eq!(gir.len(), v.group.public_len() / 2);
         assert_eq!(
-            i.shared_secret(r.public_value())
-                .expect("valid peer value")
-                .expose(),
+            i.shared_secret(r.public_value()).expect("valid peer value").expose(),
             gir,
             "{:?} i",
             v.group
         );
         assert_eq!(
-            r.shared_secret(i.public_value())
-                .expect("valid peer value")
-                .expose(),
+            r.shared_secret(i.public_value()).expect("valid peer value").expose(),
             gir,
             "{:?} r",
             v.group
@@ -296,11 +249,7 @@ fn ecp_rejects_bad_points() {
         let mut off_curve = gr.clone();
         off_curve[0] ^= 0x80;
         assert_invalid(kex.shared_secret(&off_curve), group, "x flipped");
-        assert_invalid(
-            kex.shared_secret(&vec![0xff; 2 * n]),
-            group,
-            "coordinates >= p",
-        );
+        assert_invalid(kex.shared_secret(&vec![0xff; 2 * n]), group, "coordinates >= p");
 
         // The unmodified value is still accepted.
         assert!(kex.shared_secret(&gr).is_ok());
@@ -311,18 +260,9 @@ fn ecp_rejects_bad_points() {
 fn ecp_from_private_rejects_bad_scalars() {
     for group in [DhGroup::Ecp256, DhGroup::Ecp384] {
         let n = group.public_len() / 2;
-        assert!(matches!(
-            KeyExchange::from_private(group, &vec![0; n]),
-            Err(Error::DegenerateSecret)
-        ));
-        assert!(matches!(
-            KeyExchange::from_private(group, &vec![0xff; n]),
-            Err(Error::DegenerateSecret)
-        ));
-        assert!(matches!(
-            KeyExchange::from_private(group, &vec![1; n - 1]),
-            Err(Error::KeyLength { .. })
-        ));
+        assert!(matches!(KeyExchange::from_private(group, &vec![0; n]), Err(Error::DegenerateSecret)));
+        assert!(matches!(KeyExchange::from_private(group, &vec![0xff; n]), Err(Error::DegenerateSecret)));
+        assert!(matches!(KeyExchange::from_private(group, &vec![1; n - 1]), Err(Error::KeyLength { .. })));
     }
 }
 
@@ -334,18 +274,14 @@ fn modp2048_known_answer() {
     // the values were computed with Python's pow() over the RFC 3526 prime.
     let i = KeyExchange::from_private(
         DhGroup::Modp2048,
-        &h(
-            "f3ff97dad78fa82bb4c044398a8a4f00e8633c06a846a11ef931b70a761a155e
-            006da511010eec30f7d8818554cf8b2d983a4451da7c46b7bafc954dc9717410",
-        ),
+        &h("f3ff97dad78fa82bb4c044398a8a4f00e8633c06a846a11ef931b70a761a155e
+            006da511010eec30f7d8818554cf8b2d983a4451da7c46b7bafc954dc9717410"),
     )
     .expect("valid private value");
     let r = KeyExchange::from_private(
         DhGroup::Modp2048,
-        &h(
-            "b911394447eecca3928552601a8752a65237f8028c59085a48d0fdc360587d9a
-            5fd6ed77890787dd34365921fe869825ea59b759e1f0e83b6152a06b03cc05d2",
-        ),
+        &h("b911394447eecca3928552601a8752a65237f8028c59085a48d0fdc360587d9a
+            5fd6ed77890787dd34365921fe869825ea59b759e1f0e83b6152a06b03cc05d2"),
     )
     .expect("valid private value");
     let gi = h("
@@ -372,14 +308,8 @@ fn modp2048_known_answer() {
     assert_eq!(i.public_value(), gi);
     assert_eq!(r.public_value(), gr);
     // The leading octet of g^ir is 0x08: the encoding keeps the full width.
-    assert_eq!(
-        i.shared_secret(&gr).expect("valid peer value").expose(),
-        gir
-    );
-    assert_eq!(
-        r.shared_secret(&gi).expect("valid peer value").expose(),
-        gir
-    );
+    assert_eq!(i.shared_secret(&gr).expect("valid peer value").expose(), gir);
+    assert_eq!(r.shared_secret(&gi).expect("valid peer value").expose(), gir);
 }
 
 #[test]
@@ -394,9 +324,7 @@ fn modp_structured_known_answers() {
         assert_eq!(one.public_value(), two);
 
         // 2^(8 * (len - 1)) is 0x01 followed by len - 1 zero octets.
-        let e = u16::try_from(8 * (len - 1))
-            .expect("exponent fits in 16 bits")
-            .to_be_bytes();
+        let e = u16::try_from(8 * (len - 1)).expect("exponent fits in 16 bits").to_be_bytes();
         let top = KeyExchange::from_private(group, &e).expect("valid private value");
         let mut want = vec![0; len];
         want[0] = 1;
@@ -404,18 +332,8 @@ fn modp_structured_known_answers() {
 
         // Both sides get 2^(8(len-1)); and a small shared secret (2^1, from
         // exponent 1 and peer value 2) keeps the full modulus length.
-        assert_eq!(
-            one.shared_secret(top.public_value())
-                .expect("valid peer value")
-                .expose(),
-            want
-        );
-        assert_eq!(
-            top.shared_secret(one.public_value())
-                .expect("valid peer value")
-                .expose(),
-            want
-        );
+        assert_eq!(one.shared_secret(top.public_value()).expect("valid peer value").expose(), want);
+        assert_eq!(top.shared_secret(one.public_value()).expect("valid peer value").expose(), want);
         let s = one.shared_secret(&two).expect("valid peer value");
         assert_eq!(s.len(), len);
         assert_eq!(s.expose(), two);
@@ -453,11 +371,7 @@ fn modp_rejects_out_of_range_values() {
         let mut longer = vec![0];
         longer.extend_from_slice(peer.public_value());
         assert_invalid(kex.shared_secret(&longer), group, "len + 1");
-        assert_invalid(
-            kex.shared_secret(&peer.public_value()[1..]),
-            group,
-            "len - 1",
-        );
+        assert_invalid(kex.shared_secret(&peer.public_value()[1..]), group, "len - 1");
         assert_invalid(kex.shared_secret(&[]), group, "empty");
         assert_invalid(kex.shared_secret(&[2]), group, "one octet");
 
@@ -475,18 +389,9 @@ fn modp_rejects_out_of_range_values() {
 fn modp_from_private_rejects_bad_exponents() {
     for group in [DhGroup::Modp2048, DhGroup::Modp3072] {
         let len = group.public_len();
-        assert!(matches!(
-            KeyExchange::from_private(group, &[]),
-            Err(Error::KeyLength { .. })
-        ));
-        assert!(matches!(
-            KeyExchange::from_private(group, &vec![1; len + 1]),
-            Err(Error::KeyLength { .. })
-        ));
-        assert!(matches!(
-            KeyExchange::from_private(group, &[0, 0]),
-            Err(Error::DegenerateSecret)
-        ));
+        assert!(matches!(KeyExchange::from_private(group, &[]), Err(Error::KeyLength { .. })));
+        assert!(matches!(KeyExchange::from_private(group, &vec![1; len + 1]), Err(Error::KeyLength { .. })));
+        assert!(matches!(KeyExchange::from_private(group, &[0, 0]), Err(Error::DegenerateSecret)));
     }
 }
 
@@ -529,18 +434,12 @@ fn generation_is_deterministic_in_the_rng() {
 #[test]
 fn a_peer_value_from_another_group_is_rejected() {
     let mut rng = rng(9);
-    let all: Vec<KeyExchange> = DhGroup::ALL
-        .into_iter()
-        .map(|g| KeyExchange::generate(g, &mut rng))
-        .collect();
+    let all: Vec<KeyExchange> =
+        DhGroup::ALL.into_iter().map(|g| KeyExchange::generate(g, &mut rng)).collect();
     for a in &all {
         for b in &all {
             if a.group() != b.group() {
-                assert_invalid(
-                    a.shared_secret(b.public_value()),
-                    a.group(),
-                    "other group's value",
-                );
+                assert_invalid(a.shared_secret(b.public_value()), a.group(), "other group's value");
             }
         }
     }
@@ -559,10 +458,7 @@ fn debug_does_not_print_secrets() {
 
 static KEXES: LazyLock<Vec<KeyExchange>> = LazyLock::new(|| {
     let mut rng = rng(10);
-    DhGroup::ALL
-        .into_iter()
-        .map(|g| KeyExchange::generate(g, &mut rng))
-        .collect()
+    DhGroup::ALL.into_iter().map(|g| KeyExchange::generate(g, &mut rng)).collect()
 });
 
 proptest! {

@@ -39,11 +39,7 @@ fn reject(kind: ProposalKind, s: &str) -> String {
 }
 
 fn all_transforms() -> Vec<Transform> {
-    let mut all: Vec<Transform> = AEADS
-        .iter()
-        .chain(&CBCS)
-        .map(|&e| Transform::Encr(e))
-        .collect();
+    let mut all: Vec<Transform> = AEADS.iter().chain(&CBCS).map(|&e| Transform::Encr(e)).collect();
     all.extend(PRFS.map(Transform::Prf));
     all.extend(INTEGS.map(Transform::Integ));
     all.extend(DhGroup::ALL.map(Transform::Dh));
@@ -100,10 +96,7 @@ fn every_keyword_parses() {
         ("aes256gcm16-prfsha256-x25519", Transform::Encr(AEADS[1])),
         ("aes256gcm-prfsha256-x25519", Transform::Encr(AEADS[1])),
         ("aes256gcm128-prfsha256-x25519", Transform::Encr(AEADS[1])),
-        (
-            "chacha20poly1305-prfsha256-x25519",
-            Transform::Encr(AEADS[2]),
-        ),
+        ("chacha20poly1305-prfsha256-x25519", Transform::Encr(AEADS[2])),
         ("aes128-sha256-x25519", Transform::Integ(HmacSha256_128)),
         ("aes128-sha2_256-x25519", Transform::Integ(HmacSha256_128)),
         ("aes128-sha384-x25519", Transform::Integ(HmacSha384_192)),
@@ -118,16 +111,10 @@ fn every_keyword_parses() {
         ("aes128gcm16-prfsha256-ecp256", Transform::Dh(Ecp256)),
         ("aes128gcm16-prfsha256-ecp384", Transform::Dh(Ecp384)),
         ("aes128gcm16-prfsha256-x25519", Transform::Dh(Curve25519)),
-        (
-            "aes128gcm16-prfsha256-curve25519",
-            Transform::Dh(Curve25519),
-        ),
+        ("aes128gcm16-prfsha256-curve25519", Transform::Dh(Curve25519)),
     ];
     for (s, t) in ike {
-        assert!(
-            one(Ike, s).transforms().any(|x| x == t),
-            "{s:?} should contain {t}"
-        );
+        assert!(one(Ike, s).transforms().any(|x| x == t), "{s:?} should contain {t}");
     }
     assert_eq!(one(Esp, "aes128gcm16-esn").esn, vec![true]);
     assert_eq!(one(Esp, "aes128gcm16-noesn").esn, vec![false]);
@@ -136,11 +123,8 @@ fn every_keyword_parses() {
 
 #[test]
 fn several_proposals_and_whitespace() {
-    let v = parse_proposals(
-        Ike,
-        "  aes256gcm16-prfsha384-ecp384 ,aes128 - sha256 - modp2048  ",
-    )
-    .expect("valid proposals");
+    let v = parse_proposals(Ike, "  aes256gcm16-prfsha384-ecp384 ,aes128 - sha256 - modp2048  ")
+        .expect("valid proposals");
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].to_string(), "aes256gcm16-prfsha384-ecp384");
     assert_eq!(v[1].to_string(), "aes128-sha256-prfsha256-modp2048");
@@ -184,10 +168,7 @@ fn explicit_prf_is_kept_for_cbc() {
 
 #[test]
 fn duplicates_are_ignored() {
-    let p = one(
-        Ike,
-        "aes128-aes128-sha256-sha2_256-x25519-curve25519-x25519",
-    );
+    let p = one(Ike, "aes128-aes128-sha256-sha2_256-x25519-curve25519-x25519");
     assert_eq!(p.encr, vec![CBCS[0]]);
     assert_eq!(p.integ, vec![HmacSha256_128]);
     assert_eq!(p.prf, vec![HmacSha256]);
@@ -235,22 +216,10 @@ fn keywords_are_case_sensitive() {
 
 #[test]
 fn rejects_empty_input() {
-    for s in [
-        "",
-        "   ",
-        ",",
-        "aes128gcm16,",
-        ",aes128gcm16",
-        "aes128gcm16, ,aes256gcm16",
-    ] {
+    for s in ["", "   ", ",", "aes128gcm16,", ",aes128gcm16", "aes128gcm16, ,aes256gcm16"] {
         reject(Esp, s);
     }
-    for s in [
-        "aes128gcm16--noesn",
-        "-aes128gcm16",
-        "aes128gcm16-",
-        "aes128gcm16- -esn",
-    ] {
+    for s in ["aes128gcm16--noesn", "-aes128gcm16", "aes128gcm16-", "aes128gcm16- -esn"] {
         assert!(reject(Esp, s).contains("empty keyword"), "{s:?}");
     }
 }
@@ -282,10 +251,7 @@ fn rejects_rule_violations() {
     ];
     for &(kind, s, what) in cases {
         let reason = reject(kind, s);
-        assert!(
-            reason.contains(what),
-            "{kind:?} {s:?}: {reason:?} should mention {what:?}"
-        );
+        assert!(reason.contains(what), "{kind:?} {s:?}: {reason:?} should mention {what:?}");
     }
 }
 
@@ -312,11 +278,7 @@ fn iana_round_trip_for_every_transform() {
             Transform::Integ(_) => format!("aes128-{t}-x25519"),
             _ => format!("aes128gcm16-prfsha256-x25519-{t}"),
         };
-        let kind = if matches!(t, Transform::Esn(_)) {
-            Esp
-        } else {
-            Ike
-        };
+        let kind = if matches!(t, Transform::Esn(_)) { Esp } else { Ike };
         let p = one(kind, &s);
         assert!(p.transforms().any(|x| x == *t), "{s:?}");
     }
@@ -372,10 +334,7 @@ fn from_iana_rejects_unsupported() {
 }
 
 /// An ordered, duplicate-free, non-empty selection of `items` in any order.
-fn pick<T: Clone + std::fmt::Debug + 'static>(
-    items: Vec<T>,
-    min: usize,
-) -> impl Strategy<Value = Vec<T>> {
+fn pick<T: Clone + std::fmt::Debug + 'static>(items: Vec<T>, min: usize) -> impl Strategy<Value = Vec<T>> {
     let max = items.len();
     proptest::sample::subsequence(items, min..=max).prop_shuffle()
 }
@@ -383,35 +342,15 @@ fn pick<T: Clone + std::fmt::Debug + 'static>(
 fn ike_proposal() -> impl Strategy<Value = Proposal> {
     let aead = (pick(AEADS.to_vec(), 1), Just(Vec::new()));
     let cbc = (pick(CBCS.to_vec(), 1), pick(INTEGS.to_vec(), 1));
-    (
-        prop_oneof![aead, cbc],
-        pick(PRFS.to_vec(), 1),
-        pick(DhGroup::ALL.to_vec(), 1),
-    )
-        .prop_map(|((encr, integ), prf, dh)| Proposal {
-            encr,
-            prf,
-            integ,
-            dh,
-            esn: vec![],
-        })
+    (prop_oneof![aead, cbc], pick(PRFS.to_vec(), 1), pick(DhGroup::ALL.to_vec(), 1))
+        .prop_map(|((encr, integ), prf, dh)| Proposal { encr, prf, integ, dh, esn: vec![] })
 }
 
 fn esp_proposal() -> impl Strategy<Value = Proposal> {
     let aead = (pick(AEADS.to_vec(), 1), Just(Vec::new()));
     let cbc = (pick(CBCS.to_vec(), 1), pick(INTEGS.to_vec(), 1));
-    (
-        prop_oneof![aead, cbc],
-        pick(DhGroup::ALL.to_vec(), 0),
-        pick(vec![false, true], 1),
-    )
-        .prop_map(|((encr, integ), dh, esn)| Proposal {
-            encr,
-            prf: vec![],
-            integ,
-            dh,
-            esn,
-        })
+    (prop_oneof![aead, cbc], pick(DhGroup::ALL.to_vec(), 0), pick(vec![false, true], 1))
+        .prop_map(|((encr, integ), dh, esn)| Proposal { encr, prf: vec![], integ, dh, esn })
 }
 
 fn keyword_soup() -> impl Strategy<Value = String> {
@@ -432,12 +371,8 @@ fn keyword_soup() -> impl Strategy<Value = String> {
         Just("é"),
     ];
     let seps = prop_oneof![Just("-"), Just(","), Just(" - "), Just(", "), Just("--")];
-    proptest::collection::vec((words, seps), 0..12).prop_map(|parts| {
-        parts
-            .into_iter()
-            .flat_map(|(w, s)| [w, s])
-            .collect::<String>()
-    })
+    proptest::collection::vec((words, seps), 0..12)
+        .prop_map(|parts| parts.into_iter().flat_map(|(w, s)| [w, s]).collect::<String>())
 }
 
 proptest! {

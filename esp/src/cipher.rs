@@ -115,7 +115,11 @@ impl Cipher {
                     }
                     None => None,
                 };
-                Cipher::CbcHmac(Box::new(CbcHmac { cbc: AesCbc::new(c, ek)?, integ: Integrity::new(i, ik)?, iv_gen }))
+                Cipher::CbcHmac(Box::new(CbcHmac {
+                    cbc: AesCbc::new(c, ek)?,
+                    integ: Integrity::new(i, ik)?,
+                    iv_gen,
+                }))
             }
         })
     }

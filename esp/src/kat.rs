@@ -59,7 +59,9 @@ fn encapsulates_vectors_byte_for_byte() {
             let mut inner = Vec::new();
             if mode == Mode::Transport {
                 let total = (20 + payload.len()) as u16;
-                inner.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, nh, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+                inner.extend_from_slice(&[
+                    0x45, 0, 0, 0, 0, 0, 0, 0, 64, nh, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+                ]);
                 inner[2..4].copy_from_slice(&total.to_be_bytes());
             }
             inner.extend_from_slice(&payload);

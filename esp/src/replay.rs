@@ -73,11 +73,7 @@ impl ReplayWindow {
         } else {
             // Case B: the window spans two subspaces.
             let bl = (tl + (1 << 32) - w + 1) & 0xffff_ffff;
-            if seql >= bl {
-                th.checked_sub(1).ok_or(Error::TooOld)?
-            } else {
-                th
-            }
+            if seql >= bl { th.checked_sub(1).ok_or(Error::TooOld)? } else { th }
         };
         // At the top of the 64-bit space, `th + 1` can only be reached after
         // 2^64 packets, which outbound refuses to send.

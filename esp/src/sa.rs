@@ -407,7 +407,10 @@ impl OutboundSa {
                 let mut iv = [0u8; BLOCK_LEN];
                 iv[..8].copy_from_slice(&seq.to_be_bytes());
                 iv[8..12].copy_from_slice(&self.c.spi.to_be_bytes());
-                iv_gen.as_ref().ok_or(Error::InvalidSa("outbound CBC SA without IV key"))?.encrypt_block(&mut iv);
+                iv_gen
+                    .as_ref()
+                    .ok_or(Error::InvalidSa("outbound CBC SA without IV key"))?
+                    .encrypt_block(&mut iv);
                 buf[esp_start + 8..esp_start + 8 + BLOCK_LEN].copy_from_slice(&iv);
                 cbc.encrypt(&iv, &mut buf[ct.clone()])?;
                 let hi = ((seq >> 32) as u32).to_be_bytes();
@@ -426,7 +429,9 @@ impl OutboundSa {
         let proto = if udp != 0 { PROTO_UDP } else { PROTO_ESP };
         match (framing, self.c.mode, self.c.local, self.c.remote) {
             (Framing::Esp, ..) => {}
-            (Framing::Ip, Mode::Transport, ..) => wire::rewrite_ip(&mut buf[start..icv_end], proto, icv_end - start)?,
+            (Framing::Ip, Mode::Transport, ..) => {
+                wire::rewrite_ip(&mut buf[start..icv_end], proto, icv_end - start)?
+            }
             (Framing::Ip, Mode::Tunnel, IpAddr::V4(l), IpAddr::V4(r)) => {
                 // Lengths were checked against u16::MAX above.
                 let len = (icv_end - start) as u16;
@@ -568,7 +573,9 @@ impl InboundSa {
                 let (cbc, integ) = (&k.cbc, &k.integ);
                 let hi = ((seq >> 32) as u32).to_be_bytes();
                 let esn: &[u8] = if self.c.esn { &hi } else { &[] };
-                integ.verify(&[&buf[esp.start..ct.end], esn], &buf[ct.end..esp.end]).map_err(|_| Error::BadIcv)?;
+                integ
+                    .verify(&[&buf[esp.start..ct.end], esn], &buf[ct.end..esp.end])
+                    .map_err(|_| Error::BadIcv)?;
                 let mut iv = [0u8; BLOCK_LEN];
                 iv.copy_from_slice(&buf[esp.start + 8..esp.start + 8 + BLOCK_LEN]);
                 cbc.decrypt(&iv, &mut buf[ct.clone()])?;

@@ -2,9 +2,9 @@
 //! SAs behind small handles, and the receive path from an outer packet to
 //! its plaintext.
 
+use crate::Error;
 use crate::sa::{Decapsulated, InboundSa, Mode, OutboundSa};
 use crate::wire::{self, IKE_PORT, IpHeader, NAT_T_PORT, PROTO_ESP, PROTO_UDP, UDP_HEADER_LEN, UdpEncapKind};
-use crate::Error;
 use core::hash::{BuildHasher, Hasher};
 use core::ops::Range;
 use std::collections::HashMap;
@@ -178,7 +178,9 @@ impl Sad {
                 }
                 match wire::classify_udp_encap(&buf[body.clone()])? {
                     UdpEncapKind::NatKeepalive => return Ok(Received::NatKeepalive),
-                    UdpEncapKind::Ike(r) => return Ok(Received::Ike(body.start + r.start..body.start + r.end)),
+                    UdpEncapKind::Ike(r) => {
+                        return Ok(Received::Ike(body.start + r.start..body.start + r.end));
+                    }
                     UdpEncapKind::Esp => body,
                 }
             }

@@ -151,16 +151,22 @@ impl<T> Spd<T> {
         let h = IpHeader::parse(packet)?;
         // Non-initial fragments carry no ports: they match only selectors
         // open to every port (RFC 4301 section 7).
-        let (sport, dport) = if h.fragment && packet.get(6..8).is_some_and(|f| f[0] & 0x1f != 0 || f[1] != 0) {
+        let (sport, dport) = if h.fragment && packet.get(6..8).is_some_and(|f| f[0] & 0x1f != 0 || f[1] != 0)
+        {
             (None, None)
         } else {
             let (s, d) = wire::ports(h.protocol, &packet[h.payload()]);
             (Some(s), Some(d))
         };
-        Ok(self.policies.iter().map(|(_, p)| p).find(|p| {
-            selector_matches(&p.local, h.src, h.protocol, sport)
-                && selector_matches(&p.remote, h.dst, h.protocol, dport)
-        }).map(|p| &p.target))
+        Ok(self
+            .policies
+            .iter()
+            .map(|(_, p)| p)
+            .find(|p| {
+                selector_matches(&p.local, h.src, h.protocol, sport)
+                    && selector_matches(&p.remote, h.dst, h.protocol, dport)
+            })
+            .map(|p| &p.target))
     }
 }
 

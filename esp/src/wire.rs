@@ -174,7 +174,15 @@ pub fn checksum_finish(acc: u32) -> u16 {
 }
 
 /// Writes an IPv4 header (no options, DF clear, TTL 64) into `out[..20]`.
-pub(crate) fn write_ipv4(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, total_len: u16, id: u16, tos: u8) {
+pub(crate) fn write_ipv4(
+    out: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    total_len: u16,
+    id: u16,
+    tos: u8,
+) {
     out[0] = 0x45;
     out[1] = tos;
     out[2..4].copy_from_slice(&total_len.to_be_bytes());
@@ -190,7 +198,14 @@ pub(crate) fn write_ipv4(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, protocol:
 }
 
 /// Writes an IPv6 fixed header (hop limit 64) into `out[..40]`.
-pub(crate) fn write_ipv6(out: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload_len: u16, tclass: u8) {
+pub(crate) fn write_ipv6(
+    out: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next: u8,
+    payload_len: u16,
+    tclass: u8,
+) {
     out[0] = 0x60 | (tclass >> 4);
     out[1] = tclass << 4;
     out[2..4].fill(0);
@@ -229,7 +244,13 @@ pub(crate) fn rewrite_ip(packet: &mut [u8], protocol: u8, total_len: usize) -> R
 
 /// Writes a UDP header; the checksum is computed for IPv6 (where it is
 /// mandatory) and left zero for IPv4 (RFC 3948 section 2.1).
-pub(crate) fn write_udp(packet: &mut [u8], src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Result<(), Error> {
+pub(crate) fn write_udp(
+    packet: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+) -> Result<(), Error> {
     let len = u16::try_from(packet.len()).map_err(|_| Error::NoRoom)?;
     packet[0..2].copy_from_slice(&sport.to_be_bytes());
     packet[2..4].copy_from_slice(&dport.to_be_bytes());

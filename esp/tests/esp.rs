@@ -70,7 +70,8 @@ fn round_trips_every_suite_mode_and_family() {
             }
             for len in [0, 1, 2, 3, 13, 100, 1400] {
                 let inner = inner_packet(inner_v6, len, 7);
-                let got = round_trip(o, &inner, Framing::Ip, n).unwrap_or_else(|e| panic!("{o:?} {len}: {e}"));
+                let got =
+                    round_trip(o, &inner, Framing::Ip, n).unwrap_or_else(|e| panic!("{o:?} {len}: {e}"));
                 assert_eq!(got, inner, "{o:?} len {len}");
                 if o.mode == Mode::Tunnel {
                     let got = round_trip(o, &inner, Framing::Esp, n).expect("ESP framing");
@@ -195,7 +196,10 @@ fn accepts_reordering_within_window_and_rejects_too_old() {
 
 #[test]
 fn carries_esn_across_the_32_bit_boundary() {
-    for suite in [Suite::Aead(AeadAlgorithm::Aes128Gcm16), Suite::CbcHmac(CbcAlgorithm::Aes128Cbc, IntegAlgorithm::HmacSha256_128)] {
+    for suite in [
+        Suite::Aead(AeadAlgorithm::Aes128Gcm16),
+        Suite::CbcHmac(CbcAlgorithm::Aes128Cbc, IntegAlgorithm::HmacSha256_128),
+    ] {
         let mut o = PairOpts::new(suite);
         o.esn = true;
         let (mut out, inb) = pair(o, 12);
@@ -246,7 +250,10 @@ fn raises_soft_then_enforces_hard_lifetime() {
     keymat[0] = 1;
     let (a, b) = endpoints(false);
     let mut p = SaParams::new(SPI, o.suite, &keymat, a, b);
-    p.lifetimes = Lifetimes { soft: Limits { bytes: u64::MAX, packets: 2 }, hard: Limits { bytes: u64::MAX, packets: 3 } };
+    p.lifetimes = Lifetimes {
+        soft: Limits { bytes: u64::MAX, packets: 2 },
+        hard: Limits { bytes: u64::MAX, packets: 3 },
+    };
     let mut out2 = tandem_esp::OutboundSa::new(&p, &mut rng(1)).expect("valid");
     let inner = inner_packet(false, 20, 2);
     for i in 1..=3 {
@@ -293,9 +300,9 @@ fn rejects_bad_padding_and_drops_dummy_packets() {
     let mut sad = Sad::new(0);
     sad.insert_inbound(pair(o, 15).1).expect("insert");
     let cases: [(&[u8], Error); 3] = [
-        (&[1, 3, 2, 4], Error::BadPadding),    // padding bytes not 1, 2
-        (&[1, 2, 9, 4], Error::BadPadding),    // pad length beyond the payload
-        (&[1, 2, 2, 59], Error::Dummy),        // next header 59
+        (&[1, 3, 2, 4], Error::BadPadding), // padding bytes not 1, 2
+        (&[1, 2, 9, 4], Error::BadPadding), // pad length beyond the payload
+        (&[1, 2, 2, 59], Error::Dummy),     // next header 59
     ];
     for (i, (trailer, want)) in cases.iter().enumerate() {
         let mut pt = inner.clone();
@@ -339,7 +346,10 @@ fn strips_tfc_padding_after_the_inner_packet() {
 
 #[test]
 fn rejects_short_and_misaligned_packets() {
-    for suite in [Suite::Aead(AeadAlgorithm::Aes128Gcm16), Suite::CbcHmac(CbcAlgorithm::Aes256Cbc, IntegAlgorithm::HmacSha512_256)] {
+    for suite in [
+        Suite::Aead(AeadAlgorithm::Aes128Gcm16),
+        Suite::CbcHmac(CbcAlgorithm::Aes256Cbc, IntegAlgorithm::HmacSha512_256),
+    ] {
         let mut sad = Sad::new(0);
         sad.insert_inbound(pair(PairOpts::new(suite), 17).1).expect("insert");
         for len in 0..(8 + suite.iv_len() + 2 + suite.icv_len()) {

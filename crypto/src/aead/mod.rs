@@ -134,11 +134,7 @@ impl Provider {
     /// Keys `alg` with `key` (the cipher key only, no salt).
     pub fn cipher(self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadCipher>, Error> {
         if key.len() != alg.key_len() {
-            return Err(Error::KeyLength {
-                alg: alg.name(),
-                want: alg.key_len(),
-                got: key.len(),
-            });
+            return Err(Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() });
         }
         match self {
             #[cfg(feature = "ring")]
@@ -162,19 +158,12 @@ impl SaltedAead {
     /// Splits `keymat` into key and salt and keys `alg` with `provider`.
     pub fn new(provider: Provider, alg: AeadAlgorithm, keymat: &[u8]) -> Result<Self, Error> {
         if keymat.len() != alg.keymat_len() {
-            return Err(Error::KeyLength {
-                alg: alg.name(),
-                want: alg.keymat_len(),
-                got: keymat.len(),
-            });
+            return Err(Error::KeyLength { alg: alg.name(), want: alg.keymat_len(), got: keymat.len() });
         }
         let (key, salt) = keymat.split_at(alg.key_len());
         let mut s = Zeroizing::new([0; SALT_LEN]);
         s.copy_from_slice(salt);
-        Ok(Self {
-            cipher: provider.cipher(alg, key)?,
-            salt: s,
-        })
+        Ok(Self { cipher: provider.cipher(alg, key)?, salt: s })
     }
 
     /// The algorithm.
@@ -192,12 +181,7 @@ impl SaltedAead {
 
     /// Encrypts `in_out` in place under nonce `salt || iv`; returns the tag.
     #[inline]
-    pub fn seal(
-        &self,
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        in_out: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], Error> {
+    pub fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
         self.cipher.seal_in_place(&self.nonce(iv), aad, in_out)
     }
 
@@ -216,8 +200,6 @@ impl SaltedAead {
 
 impl core::fmt::Debug for SaltedAead {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SaltedAead")
-            .field("alg", &self.algorithm())
-            .finish_non_exhaustive()
+        f.debug_struct("SaltedAead").field("alg", &self.algorithm()).finish_non_exhaustive()
     }
 }

@@ -5,9 +5,7 @@
 
 use super::{AeadAlgorithm, AeadCipher, NONCE_LEN, TAG_LEN};
 use crate::Error;
-use ring::aead::{
-    AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey,
-};
+use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
 struct RingAead {
     alg: AeadAlgorithm,
@@ -25,10 +23,7 @@ pub(super) fn cipher(alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadCiphe
         want: alg.key_len(),
         got: key.len(),
     })?;
-    Ok(Box::new(RingAead {
-        alg,
-        key: LessSafeKey::new(unbound),
-    }))
+    Ok(Box::new(RingAead { alg, key: LessSafeKey::new(unbound) }))
 }
 
 impl AeadCipher for RingAead {
@@ -45,11 +40,7 @@ impl AeadCipher for RingAead {
     ) -> Result<[u8; TAG_LEN], Error> {
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                in_out,
-            )
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), in_out)
             .map_err(|_| Error::BadLength(in_out.len()))?;
         let mut out = [0; TAG_LEN];
         out.copy_from_slice(tag.as_ref());

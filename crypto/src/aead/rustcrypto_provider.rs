@@ -13,32 +13,23 @@ struct RustCryptoAead<C> {
 }
 
 pub(super) fn cipher(alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadCipher>, Error> {
-    let bad_len = |_| Error::KeyLength {
-        alg: alg.name(),
-        want: alg.key_len(),
-        got: key.len(),
-    };
+    let bad_len = |_| Error::KeyLength { alg: alg.name(), want: alg.key_len(), got: key.len() };
     Ok(match alg {
-        AeadAlgorithm::Aes128Gcm16 => Box::new(RustCryptoAead {
-            alg,
-            cipher: Aes128Gcm::new_from_slice(key).map_err(bad_len)?,
-        }),
-        AeadAlgorithm::Aes256Gcm16 => Box::new(RustCryptoAead {
-            alg,
-            cipher: Aes256Gcm::new_from_slice(key).map_err(bad_len)?,
-        }),
-        AeadAlgorithm::ChaCha20Poly1305 => Box::new(RustCryptoAead {
-            alg,
-            cipher: ChaCha20Poly1305::new_from_slice(key).map_err(bad_len)?,
-        }),
+        AeadAlgorithm::Aes128Gcm16 => {
+            Box::new(RustCryptoAead { alg, cipher: Aes128Gcm::new_from_slice(key).map_err(bad_len)? })
+        }
+        AeadAlgorithm::Aes256Gcm16 => {
+            Box::new(RustCryptoAead { alg, cipher: Aes256Gcm::new_from_slice(key).map_err(bad_len)? })
+        }
+        AeadAlgorithm::ChaCha20Poly1305 => {
+            Box::new(RustCryptoAead { alg, cipher: ChaCha20Poly1305::new_from_slice(key).map_err(bad_len)? })
+        }
     })
 }
 
 impl<C> AeadCipher for RustCryptoAead<C>
 where
-    C: AeadInOut<NonceSize = aes_gcm::aead::consts::U12, TagSize = aes_gcm::aead::consts::U16>
-        + Send
-        + Sync,
+    C: AeadInOut<NonceSize = aes_gcm::aead::consts::U12, TagSize = aes_gcm::aead::consts::U16> + Send + Sync,
 {
     fn algorithm(&self) -> AeadAlgorithm {
         self.alg

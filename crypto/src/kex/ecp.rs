@@ -3,8 +3,8 @@
 use super::{DhGroup, invalid};
 use crate::{Error, secret::SecretBytes};
 use p256::elliptic_curve::{
-    AffinePoint, CurveArithmetic, FieldBytes, FieldBytesSize, Generate, NonZeroScalar, PublicKey,
-    SecretKey, array::typenum::Unsigned, ecdh, point::AffineCoordinates,
+    AffinePoint, CurveArithmetic, FieldBytes, FieldBytesSize, Generate, NonZeroScalar, PublicKey, SecretKey,
+    array::typenum::Unsigned, ecdh, point::AffineCoordinates,
 };
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -20,18 +20,13 @@ pub(super) fn generate<C: CurveArithmetic, R: CryptoRng + ?Sized>(rng: &mut R) -
 }
 
 /// A fixed scalar: exactly one field length, big-endian, `0 < d < n`.
-pub(super) fn from_be_bytes<C: CurveArithmetic>(
-    group: DhGroup,
-    bytes: &[u8],
-) -> Result<SecretKey<C>, Error> {
+pub(super) fn from_be_bytes<C: CurveArithmetic>(group: DhGroup, bytes: &[u8]) -> Result<SecretKey<C>, Error> {
     let want = field_len::<C>();
-    let repr = FieldBytes::<C>::try_from(bytes)
-        .map(Zeroizing::new)
-        .map_err(|_| Error::KeyLength {
-            alg: group.name(),
-            want,
-            got: bytes.len(),
-        })?;
+    let repr = FieldBytes::<C>::try_from(bytes).map(Zeroizing::new).map_err(|_| Error::KeyLength {
+        alg: group.name(),
+        want,
+        got: bytes.len(),
+    })?;
     SecretKey::from_bytes(&repr).map_err(|_| Error::DegenerateSecret)
 }
 
@@ -65,8 +60,7 @@ pub(super) fn shared_secret<C: CurveArithmetic>(
     // `from_affine` refuses as well.
     let point: AffinePoint<C> = Option::from(AffineCoordinates::from_coordinates(&x, &y))
         .ok_or_else(|| invalid(group, "not a point on the curve"))?;
-    let peer =
-        PublicKey::<C>::from_affine(point).map_err(|_| invalid(group, "point at infinity"))?;
+    let peer = PublicKey::<C>::from_affine(point).map_err(|_| invalid(group, "point at infinity"))?;
     let shared = ecdh::diffie_hellman(d.to_nonzero_scalar(), peer.as_affine());
     Ok(SecretBytes::from_slice(shared.raw_secret_bytes()))
 }

@@ -44,13 +44,7 @@ pub enum DhGroup {
 
 impl DhGroup {
     /// Every supported group.
-    pub const ALL: [Self; 5] = [
-        Self::Modp2048,
-        Self::Modp3072,
-        Self::Ecp256,
-        Self::Ecp384,
-        Self::Curve25519,
-    ];
+    pub const ALL: [Self; 5] = [Self::Modp2048, Self::Modp3072, Self::Ecp256, Self::Ecp384, Self::Curve25519];
 
     /// The IANA Transform Type 4 identifier.
     pub const fn iana_id(self) -> u16 {
@@ -155,11 +149,7 @@ impl KeyExchange {
             Private::Curve25519(k) => x25519::public_value(k),
         };
         debug_assert_eq!(public.len(), group.public_len());
-        Self {
-            group,
-            private,
-            public,
-        }
+        Self { group, private, public }
     }
 
     /// The group this exchange belongs to.
@@ -194,9 +184,7 @@ impl KeyExchange {
 
 impl fmt::Debug for KeyExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyExchange")
-            .field("group", &self.group)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyExchange").field("group", &self.group).finish_non_exhaustive()
     }
 }
 
@@ -205,8 +193,5 @@ impl ZeroizeOnDrop for KeyExchange {}
 
 /// The error for a bad peer public value in `group`.
 fn invalid(group: DhGroup, reason: &'static str) -> Error {
-    Error::InvalidPublicValue {
-        group: group.name(),
-        reason,
-    }
+    Error::InvalidPublicValue { group: group.name(), reason }
 }

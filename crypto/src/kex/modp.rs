@@ -64,10 +64,7 @@ impl<const L: usize> Modp<L> {
     const fn new(prime_hex: &str) -> Self {
         let p = crypto_bigint::Odd::<Uint<L>>::from_be_hex(prime_hex);
         let p_minus_1 = Uint::<L>::from_be_hex(prime_hex).wrapping_sub(&Uint::ONE);
-        Self {
-            params: FixedMontyParams::new_vartime(p),
-            p_minus_1,
-        }
+        Self { params: FixedMontyParams::new_vartime(p), p_minus_1 }
     }
 }
 
@@ -95,21 +92,14 @@ impl<const L: usize> Exponent<L> {
                 break;
             }
         }
-        Self {
-            x: Zeroizing::new(Uint::from_be_slice(&buf)),
-            bits: EXPONENT_BITS,
-        }
+        Self { x: Zeroizing::new(Uint::from_be_slice(&buf)), bits: EXPONENT_BITS }
     }
 
     /// A fixed exponent, big-endian, 1 to `Uint::<L>::BYTES` octets, nonzero.
     pub(super) fn from_be_bytes(group: DhGroup, bytes: &[u8]) -> Result<Self, Error> {
         let want = Uint::<L>::BYTES;
         if bytes.is_empty() || bytes.len() > want {
-            return Err(Error::KeyLength {
-                alg: group.name(),
-                want,
-                got: bytes.len(),
-            });
+            return Err(Error::KeyLength { alg: group.name(), want, got: bytes.len() });
         }
         let mut buf = Zeroizing::new(vec![0u8; want]);
         buf[want - bytes.len()..].copy_from_slice(bytes);
@@ -117,10 +107,7 @@ impl<const L: usize> Exponent<L> {
         if x.is_zero_vartime() {
             return Err(Error::DegenerateSecret);
         }
-        Ok(Self {
-            x,
-            bits: Uint::<L>::BITS,
-        })
+        Ok(Self { x, bits: Uint::<L>::BITS })
     }
 
     /// `base^x mod p` as an integer below `p`.

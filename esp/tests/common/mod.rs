@@ -17,7 +17,10 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 /// Tunnel endpoints of one family.
 pub fn endpoints(v6: bool) -> (IpAddr, IpAddr) {
     if v6 {
-        (IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)), IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)))
+        (
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+        )
     } else {
         (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)))
     }
@@ -37,7 +40,15 @@ pub struct PairOpts {
 
 impl PairOpts {
     pub fn new(suite: Suite) -> Self {
-        Self { suite, provider: Provider::preferred(), mode: Mode::Tunnel, esn: false, outer_v6: false, udp: false, window: 1024 }
+        Self {
+            suite,
+            provider: Provider::preferred(),
+            mode: Mode::Tunnel,
+            esn: false,
+            outer_v6: false,
+            udp: false,
+            window: 1024,
+        }
     }
 }
 
@@ -88,7 +99,8 @@ pub fn inner_packet(v6: bool, payload_len: usize, fill: u8) -> Vec<u8> {
 }
 
 fn checksum(d: &[u8]) -> u16 {
-    let mut s: u32 = d.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut s: u32 =
+        d.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while s > 0xffff {
         s = (s & 0xffff) + (s >> 16);
     }

@@ -22,9 +22,11 @@ use tandem_esp::{Framing, HEADROOM, InboundSa, OutboundSa, ReplayWindow, SaParam
 const SIZES: [usize; 4] = [64, 576, 1400, 9000];
 const BATCH: usize = 64;
 
-/// Median nanoseconds per packet of each (kind, suite, provider, size).
-static RESULTS: Mutex<BTreeMap<(String, String, &'static str, usize), Vec<f64>>> =
-    Mutex::new(BTreeMap::new());
+/// (kind, suite, provider, size) of one measurement.
+type Key = (String, String, &'static str, usize);
+
+/// Nanoseconds per packet of every sample, by measurement.
+static RESULTS: Mutex<BTreeMap<Key, Vec<f64>>> = Mutex::new(BTreeMap::new());
 
 fn record(key: (&str, &str, &'static str, usize), iters: u64, d: Duration) {
     let mut r = RESULTS.lock().expect("bench results lock");

@@ -21,7 +21,7 @@
 use crate::{Error, secret::SecretBytes};
 use core::fmt;
 use rand_core::CryptoRng;
-use zeroize::{ZeroizeOnDrop, Zeroizing};
+use zeroize::ZeroizeOnDrop;
 
 mod ecp;
 mod modp;
@@ -103,7 +103,7 @@ enum Private {
     Modp3072(modp::Exponent<{ modp::U3072_LIMBS }>),
     Ecp256(p256::SecretKey),
     Ecp384(p384::SecretKey),
-    Curve25519(Zeroizing<[u8; 32]>),
+    Curve25519(x25519_dalek::StaticSecret),
 }
 
 impl KeyExchange {

@@ -12,7 +12,7 @@ use crate::wire::{
     self, IPV4_HEADER_LEN, IPV6_HEADER_LEN, IpHeader, PROTO_ESP, PROTO_IPV4, PROTO_IPV6, PROTO_NONE,
     PROTO_UDP, UDP_HEADER_LEN,
 };
-use crate::{DropCounters, Error};
+use crate::{DropCounters, Error, TrafficSelector};
 use core::net::IpAddr;
 use core::ops::Range;
 use rand_core::CryptoRng;
@@ -483,13 +483,30 @@ pub struct Decapsulated {
 pub struct InboundSa {
     c: Common,
     pub(crate) replay: ReplayWindow,
+    /// Tunnel mode: inner packets must come from one of `remote_ts` and go
+    /// to one of `local_ts` (RFC 4301 section 5.2); empty lists allow all.
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
 }
 
 impl InboundSa {
     /// Keys an inbound SA.
     pub fn new(p: &SaParams<'_>) -> Result<Self, Error> {
         let cipher = Cipher::new::<dyn CryptoRng>(p.suite, p.provider, p.keymat, None)?;
-        Ok(Self { c: Common::new(p, cipher)?, replay: ReplayWindow::new(p.replay_window)? })
+        Ok(Self {
+            c: Common::new(p, cipher)?,
+            replay: ReplayWindow::new(p.replay_window)?,
+            local_ts: Vec::new(),
+            remote_ts: Vec::new(),
+        })
+    }
+
+    /// Restricts tunnel-mode inner packets to the SA's negotiated traffic
+    /// selectors: sources in `remote_ts`, destinations in `local_ts`.
+    /// Packets outside them are dropped as [`Error::PolicyViolation`].
+    pub fn set_selectors(&mut self, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>) {
+        self.local_ts = local_ts;
+        self.remote_ts = remote_ts;
     }
 
     /// Our SPI, which the peer sends with.
@@ -611,9 +628,25 @@ impl InboundSa {
             }
             // Drop TFC padding after the inner packet (RFC 4303 section 2.7).
             range.end = range.start + inner.total_len;
+            if !self.allows(&inner, &buf[range.clone()]) {
+                return Err(Error::PolicyViolation);
+            }
         }
         self.c.count(range.len());
         Ok(Decapsulated { spi, range, next_header })
+    }
+}
+
+impl InboundSa {
+    fn allows(&self, inner: &IpHeader, packet: &[u8]) -> bool {
+        if self.local_ts.is_empty() && self.remote_ts.is_empty() {
+            return true;
+        }
+        let (sport, dport) = wire::ports(inner.protocol, packet.get(inner.payload()).unwrap_or(&[]));
+        let any = |list: &[TrafficSelector], addr, port| {
+            list.is_empty() || list.iter().any(|ts| ts.matches(addr, inner.protocol, port))
+        };
+        any(&self.remote_ts, inner.src, sport) && any(&self.local_ts, inner.dst, dport)
     }
 }
 

@@ -441,3 +441,32 @@ fn refuses_buffers_without_room() {
     assert_eq!(out.next_seq(), 1, "no sequence number consumed");
     assert_eq!(out.stats().drops.no_room, 1);
 }
+
+#[test]
+fn drops_inner_packets_outside_the_negotiated_selectors() {
+    use core::net::{IpAddr, Ipv4Addr};
+    use tandem_esp::TrafficSelector;
+    let o = PairOpts::new(Suite::Aead(AeadAlgorithm::Aes128Gcm16));
+    let (mut out, mut inb) = pair(o, 18);
+    // inner_packet() sends 10.1.0.5 -> 10.2.0.7, UDP 1234 -> 5678.
+    let ts =
+        |a, b, c, d, p| TrafficSelector::subnet(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), p).expect("valid");
+    inb.set_selectors(vec![ts(10, 2, 0, 0, 16)], vec![ts(10, 1, 0, 0, 16)]);
+    let mut sad = Sad::new(0);
+    sad.insert_inbound(inb).expect("insert");
+    let mut send = |sad: &mut Sad| {
+        let (mut buf, r) = framed(&inner_packet(false, 20, 1));
+        let esp = out.encapsulate(&mut buf, r, Framing::Esp).expect("encapsulate");
+        sad.decapsulate(&mut buf, esp).map(|_| ())
+    };
+    assert_eq!(send(&mut sad), Ok(()));
+    let mut narrow = ts(10, 1, 0, 5, 32);
+    narrow.protocol = 17;
+    narrow.start_port = 1;
+    narrow.end_port = 1000; // the source port 1234 is outside
+    sad.inbound_mut(SPI).expect("installed").set_selectors(vec![ts(10, 2, 0, 0, 16)], vec![narrow]);
+    assert_eq!(send(&mut sad), Err(Error::PolicyViolation));
+    sad.inbound_mut(SPI).expect("installed").set_selectors(vec![ts(10, 3, 0, 0, 16)], vec![]);
+    assert_eq!(send(&mut sad), Err(Error::PolicyViolation));
+    assert_eq!(sad.inbound(SPI).expect("installed").stats().drops.policy, 2);
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Tandem's whole test suite: the README's test command, and what .ci/run runs.
+#   formatting, lints, unit/integration/property tests (both AEAD providers
+#   together and each alone), the demo, every benchmark once, and a bounded
+#   fuzzing pass over every parser.
+# Environment: FUZZ_SECONDS (default 20) per fuzz target; SKIP_FUZZ=1 skips it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests, both AEAD providers built in"
+cargo test --workspace
+
+for provider in ring rustcrypto; do
+  step "tests with only the $provider provider"
+  cargo test -p tandem-crypto --no-default-features --features "$provider"
+  cargo test -p tandem-esp --no-default-features --features "$provider"
+done
+
+step "demo (the README's main job)"
+cargo run --release --quiet -- demo --packets 20000
+cargo run --release --quiet -- demo --packets 2000 --ike-proposal aes128-sha256-modp2048 --esp-proposal aes128-sha256
+
+step "benchmarks, each run once (criterion --test mode)"
+cargo bench -p tandem-esp -- --test
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  step "fuzzing, ${FUZZ_SECONDS:-20} s per target"
+  .ci/fuzz.sh
+fi
+
+step "all tests passed"

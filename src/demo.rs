@@ -8,8 +8,8 @@ use std::time::Instant;
 use tandem_crypto::kex::KeyExchange;
 use tandem_crypto::proposal::{EncrAlgorithm, ProposalKind, parse_proposals};
 use tandem_esp::{
-    Framing, HEADROOM, InboundSa, OutboundSa, Policy, Provider, Received, SaParams, SaStats, Sad, Spd,
-    Suite, TAILROOM, TrafficSelector,
+    Framing, HEADROOM, InboundSa, OutboundSa, Policy, Provider, Received, SaParams, SaStats, Sad, Spd, Suite,
+    TAILROOM, TrafficSelector,
 };
 
 /// Options of `tandem demo`.
@@ -87,7 +87,8 @@ pub(crate) fn run(args: &DemoArgs) -> DemoResult<()> {
     let mut sad = Sad::new(rand_core::Rng::next_u64(&mut rng));
     sad.insert_inbound(InboundSa::new(&in_p).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let mut spd = Spd::new();
-    let remote_net = TrafficSelector::subnet(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)), 24).map_err(|e| e.to_string())?;
+    let remote_net =
+        TrafficSelector::subnet(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)), 24).map_err(|e| e.to_string())?;
     spd.insert(Policy { local: TrafficSelector::ANY_V4, remote: remote_net, target: () });
     println!(
         "  SAs            SPI {spi:#010x} client -> gateway, UDP-encapsulated (RFC 3948), provider {}",

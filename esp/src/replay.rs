@@ -68,7 +68,8 @@ impl ReplayWindow {
         let seql = u64::from(seq_low);
         let seqh = if tl >= w - 1 {
             // Case A: the window lies within one subspace.
-            let bl = tl - w + 1;
+            // `tl + 1 - w`, not `tl - w + 1`: tl may equal w - 1.
+            let bl = tl + 1 - w;
             if seql >= bl { th } else { th + 1 }
         } else {
             // Case B: the window spans two subspaces.
@@ -262,6 +263,19 @@ mod tests {
             }
         }
         assert_eq!(expect >> 32, 5);
+    }
+
+    #[test]
+    fn infers_at_the_edge_of_case_a() {
+        // T = W - 1 puts Bl at 0 (found by fuzzing: it used to underflow).
+        let mut w = ReplayWindow::new(1).expect("valid size");
+        assert_eq!(w.check(0, true), Err(Error::TooOld));
+        assert_eq!(recv(&mut w, 1, true), Ok(1));
+        let mut w = ReplayWindow::new(1024).expect("valid size");
+        assert_eq!(recv(&mut w, 1023, true), Ok(1023));
+        assert_eq!(w.check(1024, true), Ok(1024));
+        // Bl = 0: a low number of 0 falls inside the window, in subspace 0.
+        assert_eq!(w.check(0, true), Err(Error::TooOld));
     }
 
     #[test]

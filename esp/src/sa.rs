@@ -347,6 +347,10 @@ impl OutboundSa {
                 if inner.fragment {
                     return Err(Error::Malformed("transport-mode IP fragment"));
                 }
+                if inner.protocol == PROTO_NONE {
+                    // It would arrive as a dummy packet and be dropped.
+                    return Err(Error::Malformed("transport-mode next header 59"));
+                }
                 (packet.start + inner.header_len..packet.start + inner.total_len, inner.protocol)
             }
         };

@@ -149,19 +149,22 @@ pub fn classify_udp_encap(payload: &[u8]) -> Result<UdpEncapKind, Error> {
     }
 }
 
-/// The ones'-complement sum of `data` folded into `acc` (RFC 1071).
-pub fn checksum_add(mut acc: u32, data: &[u8]) -> u32 {
+/// The ones'-complement sum of `data` added to `acc` (RFC 1071), folded
+/// to 16 bits.
+pub fn checksum_add(acc: u32, data: &[u8]) -> u32 {
+    let mut sum = u64::from(acc);
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
     if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
+        sum += u64::from(*last) << 8;
     }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
     }
-    acc
+    // Folded to 16 bits above.
+    sum as u32
 }
 
 /// Finishes a ones'-complement checksum.
@@ -300,6 +303,12 @@ mod tests {
         v4[0] = 0x44; // IHL 16 octets
         assert!(IpHeader::parse(&v4).is_err());
         assert_eq!(IpHeader::parse(&[0x50; 40]), Err(Error::Malformed("IP version")));
+    }
+
+    #[test]
+    fn checksum_accepts_any_accumulator() {
+        assert_eq!(checksum_add(u32::MAX, &[0xff; 64]), checksum_add(0xffff, &[0xff; 64]));
+        assert_eq!(checksum_finish(checksum_add(0, &[0x45, 0x00, 0x00, 0x1c])), !0x451c);
     }
 
     #[test]

@@ -67,13 +67,21 @@ fn sa_pair(suite: Suite, provider: Provider) -> (OutboundSa, Sad) {
     (out, sad)
 }
 
-/// An IPv4/UDP packet of `size` octets at HEADROOM in a buffer with room.
-fn packet(size: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADROOM + size + TAILROOM];
-    let p = &mut buf[HEADROOM..HEADROOM + size];
+/// The first offset at or after `min` whose address is 64-octet aligned:
+/// a driver places received packets on cache lines, and so does the bench.
+fn aligned(buf: &[u8], min: usize) -> usize {
+    min + (64 - (buf.as_ptr() as usize + min) % 64) % 64
+}
+
+/// An IPv4/UDP packet of `size` octets, cache-aligned after at least
+/// HEADROOM octets, in a buffer with room; and its offset.
+fn packet(size: usize) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; HEADROOM + 64 + size + TAILROOM];
+    let at = aligned(&buf, HEADROOM);
+    let p = &mut buf[at..at + size];
     p[..20].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 5, 10, 2, 0, 7]);
     p[2..4].copy_from_slice(&(size as u16).to_be_bytes());
-    buf
+    (buf, at)
 }
 
 fn bench_aead(c: &mut Criterion) {
@@ -89,11 +97,13 @@ fn bench_aead(c: &mut Criterion) {
                 let nonce = [9u8; NONCE_LEN];
 
                 g.bench_with_input(BenchmarkId::new("raw_seal", size), &size, |b, &size| {
-                    let mut buf = vec![0u8; size];
+                    let mut whole = vec![0u8; size + 64];
+                    let at = aligned(&whole, 0);
+                    let buf = &mut whole[at..at + size];
                     b.iter_custom(|iters| {
                         let t = Instant::now();
                         for _ in 0..iters {
-                            black_box(cipher.seal_in_place(&nonce, &[1; 8], &mut buf).expect("seal"));
+                            black_box(cipher.seal_in_place(&nonce, &[1; 8], buf).expect("seal"));
                         }
                         let d = t.elapsed();
                         record(("raw_seal", name, provider.name(), size), iters, d);
@@ -103,14 +113,14 @@ fn bench_aead(c: &mut Criterion) {
 
                 g.bench_with_input(BenchmarkId::new("esp_encap", size), &size, |b, &size| {
                     let (mut out, _) = sa_pair(suite, provider);
-                    let mut buf = packet(size);
-                    let header: Vec<u8> = buf[HEADROOM..HEADROOM + 20].to_vec();
+                    let (mut buf, at) = packet(size);
+                    let header: Vec<u8> = buf[at..at + 20].to_vec();
                     b.iter_custom(|iters| {
                         let t = Instant::now();
                         for _ in 0..iters {
                             // A packet arrives: its header is back in place.
-                            buf[HEADROOM..HEADROOM + 20].copy_from_slice(&header);
-                            let r = out.encapsulate(&mut buf, HEADROOM..HEADROOM + size, Framing::Esp);
+                            buf[at..at + 20].copy_from_slice(&header);
+                            let r = out.encapsulate(&mut buf, at..at + size, Framing::Esp);
                             black_box(r.expect("encapsulate"));
                         }
                         let d = t.elapsed();
@@ -122,18 +132,26 @@ fn bench_aead(c: &mut Criterion) {
                 g.bench_with_input(BenchmarkId::new("raw_open", size), &size, |b, &size| {
                     let mut sealed = vec![0u8; size];
                     let tag = cipher.seal_in_place(&nonce, &[1; 8], &mut sealed).expect("seal");
-                    let mut bufs = vec![sealed.clone(); BATCH];
+                    let mut bufs: Vec<(Vec<u8>, usize)> = (0..BATCH)
+                        .map(|_| {
+                            let b = vec![0u8; size + 64];
+                            let o = aligned(&b, 0);
+                            (b, o)
+                        })
+                        .collect();
                     b.iter_custom(|iters| {
                         let mut d = Duration::ZERO;
                         let mut left = iters;
                         while left > 0 {
                             let n = left.min(BATCH as u64) as usize;
-                            for buf in &mut bufs[..n] {
-                                buf.copy_from_slice(&sealed);
+                            for (buf, o) in &mut bufs[..n] {
+                                buf[*o..*o + size].copy_from_slice(&sealed);
                             }
                             let t = Instant::now();
-                            for buf in &mut bufs[..n] {
-                                cipher.open_in_place(&nonce, &[1; 8], buf, &tag).expect("open");
+                            for (buf, o) in &mut bufs[..n] {
+                                cipher
+                                    .open_in_place(&nonce, &[1; 8], &mut buf[*o..*o + size], &tag)
+                                    .expect("open");
                             }
                             d += t.elapsed();
                             left -= n as u64;
@@ -160,20 +178,29 @@ fn bench_decap(
     key: (&str, &str, &'static str, usize),
 ) {
     let (mut out, mut sad) = sa_pair(suite, provider);
-    let template = packet(size);
-    let mut bufs: Vec<(Vec<u8>, core::ops::Range<usize>)> = vec![(template.clone(), 0..0); BATCH];
+    let (template, at) = packet(size);
+    // Each buffer gets the template's alignment.
+    let mut bufs: Vec<(Vec<u8>, usize, core::ops::Range<usize>)> = (0..BATCH)
+        .map(|_| {
+            let b = vec![0u8; template.len() + 64];
+            let o = aligned(&b, 0);
+            (b, o, 0..0)
+        })
+        .collect();
     b.iter_custom(|iters| {
         let mut d = Duration::ZERO;
         let mut left = iters;
         while left > 0 {
             // Untimed: fresh packets with fresh sequence numbers.
             let n = left.min(BATCH as u64) as usize;
-            for (buf, r) in &mut bufs[..n] {
+            for (buf, o, r) in &mut bufs[..n] {
+                let buf = &mut buf[*o..*o + template.len()];
                 buf.copy_from_slice(&template);
-                *r = out.encapsulate(buf, HEADROOM..HEADROOM + size, Framing::Esp).expect("encapsulate");
+                *r = out.encapsulate(buf, at..at + size, Framing::Esp).expect("encapsulate");
             }
             let t = Instant::now();
-            for (buf, r) in &mut bufs[..n] {
+            for (buf, o, r) in &mut bufs[..n] {
+                let buf = &mut buf[*o..*o + template.len()];
                 black_box(sad.decapsulate(buf, r.clone()).expect("decapsulate"));
             }
             d += t.elapsed();
@@ -192,11 +219,11 @@ fn bench_cbc(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::new("esp_encap", size), &size, |b, &size| {
             let (mut out, _) = sa_pair(suite, provider);
-            let mut buf = packet(size);
-            let header: Vec<u8> = buf[HEADROOM..HEADROOM + 20].to_vec();
+            let (mut buf, at) = packet(size);
+            let header: Vec<u8> = buf[at..at + 20].to_vec();
             b.iter(|| {
-                buf[HEADROOM..HEADROOM + 20].copy_from_slice(&header);
-                black_box(out.encapsulate(&mut buf, HEADROOM..HEADROOM + size, Framing::Esp).expect("encap"))
+                buf[at..at + 20].copy_from_slice(&header);
+                black_box(out.encapsulate(&mut buf, at..at + size, Framing::Esp).expect("encap"))
             })
         });
         g.bench_with_input(BenchmarkId::new("esp_decap", size), &size, |b, &size| {

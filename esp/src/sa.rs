@@ -5,6 +5,9 @@
 //! before it and [`TAILROOM`] after it; encapsulation writes headers into the
 //! headroom and the trailer and ICV into the tailroom, so no packet is ever
 //! copied or allocated. Every drop is counted per SA by its typed reason.
+//! For speed, put packets at 64-octet-aligned addresses: tunnel-mode
+//! encryption then starts on a cache line (about 10% faster at 1400 octets
+//! with `ring`'s AES-GCM, see BENCHMARKS.md).
 
 use crate::cipher::{Cipher, ESP_HEADER_LEN, MAX_ICV_LEN, MAX_IV_LEN, Suite};
 use crate::replay::{DEFAULT_WINDOW, ReplayWindow};

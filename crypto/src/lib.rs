@@ -14,6 +14,7 @@
 //!   validation.
 //! - [`proposal`]: strongSwan proposal keywords (`aes256gcm16-prfsha256-x25519`)
 //!   parsed into IKEv2 transforms.
+//! - [`hash`]: SHA-1 (NAT detection only) and SHA-2 digests.
 //! - [`secret`]: zeroize-on-drop, constant-time-compared secret bytes.
 //!
 //! Nothing here reads a clock or the OS RNG: every function that needs
@@ -23,6 +24,7 @@
 pub mod aead;
 pub mod cbc_hmac;
 mod error;
+pub mod hash;
 pub mod kex;
 pub mod prf;
 pub mod proposal;

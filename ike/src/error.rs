@@ -1,0 +1,32 @@
+use thiserror::Error;
+
+/// Every failure of `tandem-ike`.
+///
+/// Protocol violations name what went wrong; the state machine maps them to
+/// the Notify it sends (`INVALID_SYNTAX`, `UNSUPPORTED_CRITICAL_PAYLOAD`...).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message or a payload is shorter than its fixed part or than its
+    /// length field says.
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    /// A field has a value the RFC forbids (bad length, reserved value,
+    /// inconsistent counts): answered with INVALID_SYNTAX.
+    #[error("invalid syntax: {0}")]
+    InvalidSyntax(&'static str),
+    /// A payload of unknown type had its critical bit set: answered with
+    /// UNSUPPORTED_CRITICAL_PAYLOAD carrying the type.
+    #[error("unsupported critical payload type {0}")]
+    UnsupportedCriticalPayload(u8),
+    /// The IKE major version is not 2: answered with INVALID_MAJOR_VERSION.
+    #[error("unsupported IKE major version {0}")]
+    InvalidMajorVersion(u8),
+    /// The integrity check of an Encrypted payload failed: the message is
+    /// dropped silently (RFC 7296 section 2.21.1).
+    #[error("integrity check of the Encrypted payload failed")]
+    IntegrityCheckFailed,
+    /// A cryptographic operation failed or was misused.
+    #[error(transparent)]
+    Crypto(#[from] tandem_crypto::Error),
+}

@@ -9,6 +9,7 @@
 //! - [`protect`]: the Encrypted (SK) payload: AEAD (RFC 5282) and
 //!   AES-CBC + HMAC (section 3.14) protection of whole messages.
 //! - [`natd`]: NAT detection hashes (section 2.23).
+//! - [`select`]: proposal selection by the configured preference.
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication
 //!   (section 2.15).
 //!
@@ -23,6 +24,7 @@ mod error;
 pub mod keys;
 pub mod natd;
 pub mod protect;
+pub mod select;
 pub mod wire;
 
 pub use error::Error;

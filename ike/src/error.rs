@@ -22,10 +22,22 @@ pub enum Error {
     /// The IKE major version is not 2: answered with INVALID_MAJOR_VERSION.
     #[error("unsupported IKE major version {0}")]
     InvalidMajorVersion(u8),
+    /// A value given to an emitter does not fit its wire field (too long, too
+    /// many entries, mixed address families): a local bug, never sent.
+    #[error("cannot encode {0}")]
+    Unencodable(&'static str),
     /// The integrity check of an Encrypted payload failed: the message is
     /// dropped silently (RFC 7296 section 2.21.1).
     #[error("integrity check of the Encrypted payload failed")]
     IntegrityCheckFailed,
+    /// The peer's AUTH payload did not verify: answered with
+    /// AUTHENTICATION_FAILED.
+    #[error("AUTH payload verification failed")]
+    AuthenticationFailed,
+    /// An encryption/integrity pair that cannot protect an Encrypted payload
+    /// (an AEAD with integrity, AES-CBC without): a local misuse.
+    #[error("invalid Encrypted payload suite: {0}")]
+    InvalidSuite(&'static str),
     /// A cryptographic operation failed or was misused.
     #[error(transparent)]
     Crypto(#[from] tandem_crypto::Error),

@@ -60,7 +60,13 @@ pub fn responder_signed_octets(
     signed_octets(prf, real_message2, nonce_i, sk_pr, id_r_body)
 }
 
-fn signed_octets(prf: PrfAlgorithm, message: &[u8], peer_nonce: &[u8], sk_p: &[u8], id_body: &[u8]) -> Vec<u8> {
+fn signed_octets(
+    prf: PrfAlgorithm,
+    message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Vec<u8> {
     let maced = maced_id(prf, sk_p, id_body);
     let mut out = Vec::with_capacity(message.len() + peer_nonce.len() + maced.len());
     out.extend_from_slice(message);
@@ -121,7 +127,8 @@ mod tests {
     ///          MESSAGE1 + NONCE_R + MACED_ID_I_SHA256, sha256).hexdigest()
     const AUTH_I_SHA256: &str = "e1745a0a07f5efd7461bd5c00feafc6c047316a1ab97a2ae68b03672fcd6d635";
     /// The same with SHA-384 throughout (SK_pi of 48 octets of 0x11).
-    const AUTH_I_SHA384: &str = "7b14985e7ba03a6441104d7508c6e953d2dcc68152f9add29e96e1ddcba3db856a0de9314e115865928d2e2527e4b29d";
+    const AUTH_I_SHA384: &str =
+        "7b14985e7ba03a6441104d7508c6e953d2dcc68152f9add29e96e1ddcba3db856a0de9314e115865928d2e2527e4b29d";
     /// The same with SHA-512 throughout (SK_pi of 64 octets of 0x11).
     const AUTH_I_SHA512: &str = "70a2805816eaf7f5be627a24026d602597f870cde37a0390f6791b8077b3a56ea6948130d675d2b84ddb3463453ae37dc059025f73438c6e46f41456e2f73f48";
 
@@ -171,11 +178,15 @@ mod tests {
         let octets = initiator_signed_octets(prf, MESSAGE1, NONCE_R, SK_PI, ID_I_BODY);
         let auth = psk_auth(prf, PSK, &octets);
         // Another identity, another SK_pi, another nonce: each changes AUTH.
-        let other_id = initiator_signed_octets(prf, MESSAGE1, NONCE_R, SK_PI, b"\x02\x00\x00\x00mallory.example");
+        let other_id =
+            initiator_signed_octets(prf, MESSAGE1, NONCE_R, SK_PI, b"\x02\x00\x00\x00mallory.example");
         let other_key = initiator_signed_octets(prf, MESSAGE1, NONCE_R, &[0x12; 32], ID_I_BODY);
         let other_nonce = initiator_signed_octets(prf, MESSAGE1, &[0xa6; 32], SK_PI, ID_I_BODY);
         for changed in [other_id, other_key, other_nonce] {
-            assert_eq!(verify_psk_auth(prf, PSK, &changed, &auth).map(|_| ()), Err(Error::AuthenticationFailed));
+            assert_eq!(
+                verify_psk_auth(prf, PSK, &changed, &auth).map(|_| ()),
+                Err(Error::AuthenticationFailed)
+            );
         }
     }
 

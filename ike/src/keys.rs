@@ -115,9 +115,8 @@ pub fn child_sa_keys(
     nr: &[u8],
     per_direction_len: usize,
 ) -> Result<ChildKeys, Error> {
-    let total = per_direction_len
-        .checked_mul(2)
-        .ok_or(tandem_crypto::Error::PrfPlusTooLong(per_direction_len))?;
+    let total =
+        per_direction_len.checked_mul(2).ok_or(tandem_crypto::Error::PrfPlusTooLong(per_direction_len))?;
     let keymat = child_keymat(prf, sk_d, g_ir_new, ni, nr, total)?;
     let (i2r, r2i) = keymat.expose().split_at(per_direction_len);
     Ok(ChildKeys {

@@ -55,26 +55,36 @@ mod tests {
     #[test]
     fn matches_python_hashlib_for_ipv4() {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
-        assert_eq!(hex(&nat_detection_hash(&SPI_I, &SPI_R, addr)), "b43b59394bf8bc930246a8f80b6fddf05c58d9bf");
+        assert_eq!(
+            hex(&nat_detection_hash(&SPI_I, &SPI_R, addr)),
+            "b43b59394bf8bc930246a8f80b6fddf05c58d9bf"
+        );
     }
 
     #[test]
     fn matches_python_hashlib_for_ipv4_with_zero_responder_spi() {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4500);
-        assert_eq!(hex(&nat_detection_hash(&SPI_I, &[0; 8], addr)), "86eefc82d1a91d890a322babf8915fa927571da3");
+        assert_eq!(
+            hex(&nat_detection_hash(&SPI_I, &[0; 8], addr)),
+            "86eefc82d1a91d890a322babf8915fa927571da3"
+        );
     }
 
     #[test]
     fn matches_python_hashlib_for_ipv6() {
         let ip = "2001:db8::1".parse::<Ipv6Addr>().expect("valid literal");
         let addr = SocketAddr::new(IpAddr::V6(ip), 4500);
-        assert_eq!(hex(&nat_detection_hash(&SPI_I, &SPI_R, addr)), "9de8bfefaab479f0d5a5609a6de20595c6307502");
+        assert_eq!(
+            hex(&nat_detection_hash(&SPI_I, &SPI_R, addr)),
+            "9de8bfefaab479f0d5a5609a6de20595c6307502"
+        );
     }
 
     #[test]
     fn hashes_ipv4_mapped_ipv6_as_ipv4() {
         let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
-        let mapped = SocketAddr::V6(SocketAddrV6::new(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped(), 500, 0, 0));
+        let mapped =
+            SocketAddr::V6(SocketAddrV6::new(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped(), 500, 0, 0));
         assert_eq!(nat_detection_hash(&SPI_I, &SPI_R, v4), nat_detection_hash(&SPI_I, &SPI_R, mapped));
     }
 

@@ -315,8 +315,10 @@ impl SkCipher {
         if sk_offset < IKE_HEADER_LEN {
             return Err(Error::InvalidSyntax("Encrypted payload inside the IKE header"));
         }
-        let body_start = sk_offset.checked_add(GENERIC_HEADER_LEN).ok_or(Error::Truncated("Encrypted payload"))?;
-        let generic = message.get(sk_offset..body_start).ok_or(Error::Truncated("Encrypted payload header"))?;
+        let body_start =
+            sk_offset.checked_add(GENERIC_HEADER_LEN).ok_or(Error::Truncated("Encrypted payload"))?;
+        let generic =
+            message.get(sk_offset..body_start).ok_or(Error::Truncated("Encrypted payload header"))?;
         let sk_len = usize::from(u16::from_be_bytes([
             generic[PAYLOAD_LENGTH_OFFSET],
             generic[PAYLOAD_LENGTH_OFFSET + 1],

@@ -16,10 +16,10 @@
 //! Parsing borrows bulk data (KE data, nonces, certificates, the SK body)
 //! from the datagram; small structured payloads (SA, TS, CP, Delete) are
 //! decoded into owned values. Every parser takes untrusted bytes and returns
-//! an [`Error`](crate::Error) instead of panicking. Emitters check every
-//! length and count against its field and fail with
-//! [`Error::Unencodable`](crate::Error::Unencodable), leaving `out` as it
-//! was; what an emitter accepts, the matching parser gives back unchanged.
+//! an [`Error`] instead of panicking. Emitters check every length and count
+//! against its field and fail with [`Error::Unencodable`], leaving `out` as
+//! it was; what an emitter accepts, the matching parser gives back
+//! unchanged (save an unknown payload sent critical, which receivers refuse).
 //!
 //! Decryption is not done here: [`Message`] exposes the SK payload's body,
 //! the type of its first inner payload and its offset, and
@@ -101,6 +101,11 @@ impl<'a> Reader<'a> {
         self.take(n).map(|_| ())
     }
 
+    /// The `Truncated` error naming this reader's structure.
+    pub(crate) fn truncated(&self) -> Error {
+        Error::Truncated(self.what)
+    }
+
     /// Whether every octet was read.
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
@@ -139,12 +144,7 @@ pub(crate) fn fit_u16(n: usize, what: &'static str) -> Result<u16, Error> {
 ///
 /// The caller wrote a placeholder at `at` before; a failure means the
 /// structure outgrew its 16-bit length field.
-pub(crate) fn patch_len16(
-    out: &mut [u8],
-    at: usize,
-    start: usize,
-    what: &'static str,
-) -> Result<(), Error> {
+pub(crate) fn patch_len16(out: &mut [u8], at: usize, start: usize, what: &'static str) -> Result<(), Error> {
     let len = fit_u16(out.len().saturating_sub(start), what)?;
     let field = out.get_mut(at..at.saturating_add(2)).ok_or(Error::Unencodable(what))?;
     field.copy_from_slice(&len.to_be_bytes());

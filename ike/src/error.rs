@@ -41,4 +41,10 @@ pub enum Error {
     /// A cryptographic operation failed or was misused.
     #[error(transparent)]
     Crypto(#[from] tandem_crypto::Error),
+    /// The peer answered with an error Notify (its type number).
+    #[error("the peer refused with notify {0}")]
+    Refused(u16),
+    /// A request went unanswered through every retransmission.
+    #[error("no answer after all retransmissions")]
+    Timeout,
 }

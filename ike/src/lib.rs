@@ -10,21 +10,32 @@
 //!   AES-CBC + HMAC (section 3.14) protection of whole messages.
 //! - [`natd`]: NAT detection hashes (section 2.23).
 //! - [`select`]: proposal selection by the configured preference.
+//! - [`narrow`]: traffic selector narrowing (section 2.9).
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication
 //!   (section 2.15).
 //!
-//! The exchanges themselves (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA,
-//! INFORMATIONAL) are being built on these: like every core crate, the
-//! engine takes datagrams, `now` and an RNG and returns datagrams, timers
-//! and events; it does no I/O.
+//! - [`endpoint`]: the engine. An [`Endpoint`] runs IKE_SA_INIT and
+//!   IKE_AUTH (PSK, first CHILD_SA) as initiator and responder, with
+//!   retransmissions; like every core crate it takes datagrams, `now` and
+//!   an RNG and returns datagrams, a timer and [`Event`]s, and does no I/O.
+//!   CREATE_CHILD_SA, INFORMATIONAL, certificates, cookies as responder,
+//!   fragmentation and the cluster events are still to come.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod config;
+pub mod endpoint;
 mod error;
+pub mod event;
+mod ike_sa;
 pub mod keys;
+pub mod narrow;
 pub mod natd;
 pub mod protect;
 pub mod select;
 pub mod wire;
 
+pub use config::{ChildConfig, Identity, IkeConfig};
+pub use endpoint::{Endpoint, RandomSpis, SpiAllocator, Transmit};
 pub use error::Error;
+pub use event::{ChildSa, Event, IkeSaId};

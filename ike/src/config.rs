@@ -1,0 +1,81 @@
+//! What an IKE endpoint negotiates: proposals, identities, the pre-shared
+//! key and the CHILD_SA it brings up with the IKE SA.
+
+use crate::wire::{Id, IdType, TrafficSelector};
+use core::time::Duration;
+use tandem_crypto::proposal::Proposal;
+use tandem_crypto::secret::SecretBytes;
+
+/// An IKE identity (RFC 7296 section 3.5).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// ID type.
+    pub ty: IdType,
+    /// ID data, as carried in the payload.
+    pub data: Vec<u8>,
+}
+
+impl Identity {
+    /// An ID_FQDN identity.
+    pub fn fqdn(name: &str) -> Self {
+        Self { ty: IdType::ID_FQDN, data: name.as_bytes().to_vec() }
+    }
+
+    /// Whether a received ID payload names this identity.
+    pub fn matches(&self, id: &Id<'_>) -> bool {
+        self.ty == id.ty && self.data == id.data
+    }
+
+    /// The ID payload body: type, three reserved octets, data.
+    pub(crate) fn body(&self) -> Vec<u8> {
+        let mut b = vec![self.ty.0, 0, 0, 0];
+        b.extend_from_slice(&self.data);
+        b
+    }
+}
+
+/// The CHILD_SA negotiated in IKE_AUTH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildConfig {
+    /// ESP proposals, most preferred first.
+    pub proposals: Vec<Proposal>,
+    /// Our side's traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// Configuration of an IKE endpoint: one connection, PSK authentication.
+#[derive(Clone, Debug)]
+pub struct IkeConfig {
+    /// IKE proposals, most preferred first.
+    pub proposals: Vec<Proposal>,
+    /// Our identity.
+    pub local_id: Identity,
+    /// The identity the peer must prove, or any when `None`.
+    pub remote_id: Option<Identity>,
+    /// The pre-shared key both sides hold (RFC 7296 section 2.15).
+    pub psk: SecretBytes,
+    /// The CHILD_SA to set up with the IKE SA.
+    pub child: ChildConfig,
+    /// First retransmission timeout; it doubles on each retry.
+    pub retransmit_timeout: Duration,
+    /// Retransmissions before giving up.
+    pub retransmit_tries: u32,
+}
+
+impl IkeConfig {
+    /// A configuration with strongSwan-like retransmission defaults
+    /// (4 s, five retries, doubling).
+    pub fn new(proposals: Vec<Proposal>, local_id: Identity, psk: SecretBytes, child: ChildConfig) -> Self {
+        Self {
+            proposals,
+            local_id,
+            remote_id: None,
+            psk,
+            child,
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_tries: 5,
+        }
+    }
+}

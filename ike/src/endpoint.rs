@@ -1,0 +1,203 @@
+//! The IKE endpoint: demultiplexes datagrams to IKE SAs by SPI, allocates
+//! SPIs, and queues what the SAs send and report.
+//!
+//! Drive it like every Tandem core (sans-IO): feed received datagrams with
+//! [`Endpoint::handle_datagram`] (IKE messages only: the driver strips the
+//! non-ESP marker on port 4500), call [`Endpoint::handle_timeout`] when
+//! [`Endpoint::poll_timeout`]'s deadline passes, and after each call drain
+//! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`].
+
+use crate::Error;
+use crate::config::IkeConfig;
+use crate::event::{Event, IkeSaId};
+use crate::ike_sa::IkeSa;
+use crate::wire::{ExchangeType, Message};
+use core::net::SocketAddr;
+use rand_core::CryptoRng;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+/// Chooses SPIs: the cluster encodes a segment in them. The endpoint draws
+/// the randomness and retries on a collision.
+pub trait SpiAllocator {
+    /// An IKE SPI (never 0) from 64 random bits.
+    fn ike_spi(&mut self, random: u64) -> u64;
+    /// An ESP SPI (at least 256) from 32 random bits.
+    fn child_spi(&mut self, random: u32) -> u32;
+}
+
+/// SPIs straight from the RNG.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomSpis;
+
+impl SpiAllocator for RandomSpis {
+    fn ike_spi(&mut self, random: u64) -> u64 {
+        random.max(1)
+    }
+    fn child_spi(&mut self, random: u32) -> u32 {
+        random.max(256)
+    }
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our address and port to send from.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// The IKE message.
+    pub data: Vec<u8>,
+}
+
+/// What SAs produce while handling input.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Output {
+    pub(crate) fn transmit(&mut self, local: SocketAddr, remote: SocketAddr, data: Vec<u8>) {
+        self.transmits.push_back(Transmit { local, remote, data });
+    }
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+}
+
+/// An IKEv2 endpoint for one connection configuration.
+pub struct Endpoint {
+    config: IkeConfig,
+    spis: Box<dyn SpiAllocator>,
+    sas: HashMap<u64, IkeSa>,
+    /// Responder SAs by the initiator's SPI and address, so a retransmitted
+    /// IKE_SA_INIT request finds its SA.
+    by_initiator: HashMap<(u64, SocketAddr), u64>,
+    child_spis: HashSet<u32>,
+    out: Output,
+}
+
+impl Endpoint {
+    /// An endpoint with random SPIs.
+    pub fn new(config: IkeConfig) -> Self {
+        Self::with_spi_allocator(config, Box::new(RandomSpis))
+    }
+
+    /// An endpoint whose SPIs come from `spis`.
+    pub fn with_spi_allocator(config: IkeConfig, spis: Box<dyn SpiAllocator>) -> Self {
+        Self {
+            config,
+            spis,
+            sas: HashMap::new(),
+            by_initiator: HashMap::new(),
+            child_spis: HashSet::new(),
+            out: Output::default(),
+        }
+    }
+
+    /// Starts an IKE SA towards `remote`; its IKE_SA_INIT request is queued.
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<IkeSaId, Error> {
+        let spi = self.new_ike_spi(rng);
+        let sa = IkeSa::initiate(&self.config, rng, now, spi, local, remote, &mut self.out)?;
+        self.sas.insert(spi, sa);
+        Ok(IkeSaId(spi))
+    }
+
+    /// Handles one received IKE message. Malformed or unexpected messages
+    /// are dropped (returned as the error, for logging); answers and events
+    /// are queued.
+    pub fn handle_datagram<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let msg = Message::parse(data)?;
+        let h = msg.header;
+        // The original initiator sets the I flag: our SPI is then SPIr.
+        let ours = if h.flags.initiator() { h.spi_r } else { h.spi_i };
+        if ours == 0 {
+            if h.exchange_type != ExchangeType::IKE_SA_INIT || h.flags.response() || h.message_id != 0 {
+                return Err(Error::InvalidSyntax("no responder SPI outside an IKE_SA_INIT request"));
+            }
+            if let Some(spi) = self.by_initiator.get(&(h.spi_i, remote)).copied() {
+                // A retransmitted IKE_SA_INIT request.
+                return match self.sas.get_mut(&spi) {
+                    Some(sa) => sa.handle(&self.config, rng, now, &mut |_| 0, &msg, &mut self.out),
+                    None => Ok(()),
+                };
+            }
+            let spi_r = self.new_ike_spi(rng);
+            if let Some(sa) = IkeSa::respond(&self.config, rng, spi_r, local, remote, &msg, &mut self.out)? {
+                self.by_initiator.insert((h.spi_i, remote), spi_r);
+                self.sas.insert(spi_r, sa);
+            }
+            return Ok(());
+        }
+        let Some(sa) = self.sas.get_mut(&ours) else {
+            return Err(Error::InvalidSyntax("unknown IKE SPI"));
+        };
+        let (spis, child_spis) = (&mut self.spis, &mut self.child_spis);
+        let mut alloc = |rng: &mut R| loop {
+            let spi = spis.child_spi(rng.next_u32());
+            if child_spis.insert(spi) {
+                break spi;
+            }
+        };
+        sa.handle(&self.config, rng, now, &mut alloc, &msg, &mut self.out)
+    }
+
+    /// Retransmits overdue requests and gives up on silent peers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for sa in self.sas.values_mut() {
+            sa.handle_timeout(&self.config, now, &mut self.out);
+        }
+    }
+
+    /// The earliest retransmission deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// The IKE SAs by our SPI.
+    pub fn sa_ids(&self) -> impl Iterator<Item = IkeSaId> + '_ {
+        self.sas.values().map(IkeSa::id)
+    }
+
+    fn new_ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u64 {
+        loop {
+            let spi = self.spis.ike_spi(rng.next_u64());
+            if spi != 0 && !self.sas.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint").field("sas", &self.sas.len()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,95 @@
+//! What the engine reports: SAs established or failed, with everything the
+//! data path (and, later, a cluster standby) needs.
+
+use crate::Error;
+use crate::wire::TrafficSelector;
+use core::net::SocketAddr;
+use tandem_crypto::cbc_hmac::IntegAlgorithm;
+use tandem_crypto::proposal::EncrAlgorithm;
+use tandem_crypto::secret::SecretBytes;
+
+/// Handle of an IKE SA in an [`Endpoint`](crate::endpoint::Endpoint): our SPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+/// An event of the engine, drained with `Endpoint::poll_event`.
+#[derive(Debug)]
+pub enum Event {
+    /// An IKE SA completed IKE_AUTH.
+    IkeSaEstablished {
+        /// The SA.
+        sa: IkeSaId,
+        /// Initiator's SPI.
+        spi_i: u64,
+        /// Responder's SPI.
+        spi_r: u64,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// A CHILD_SA was negotiated: install it in the data path.
+    ChildSaEstablished(ChildSa),
+    /// The first CHILD_SA was refused, though its IKE SA is up.
+    ChildSaFailed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Why.
+        error: Error,
+    },
+    /// An IKE SA failed before it was established, or the peer refused it.
+    IkeSaFailed {
+        /// The SA.
+        sa: IkeSaId,
+        /// Why.
+        error: Error,
+    },
+}
+
+/// A negotiated ESP CHILD_SA pair.
+pub struct ChildSa {
+    /// The IKE SA it belongs to.
+    pub ike_sa: IkeSaId,
+    /// The SPI we receive with (we chose it).
+    pub inbound_spi: u32,
+    /// The SPI we send with (the peer chose it).
+    pub outbound_spi: u32,
+    /// Encryption.
+    pub encr: EncrAlgorithm,
+    /// Integrity, for non-AEAD encryption.
+    pub integ: Option<IntegAlgorithm>,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// Our traffic selectors, as narrowed.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's traffic selectors, as narrowed.
+    pub remote_ts: Vec<TrafficSelector>,
+    pub(crate) inbound_keymat: SecretBytes,
+    pub(crate) outbound_keymat: SecretBytes,
+}
+
+impl ChildSa {
+    /// KEYMAT of the inbound SA (encryption key and salt, then integrity
+    /// key): secret, to be handed only to the data path or a cluster peer.
+    pub fn dangerous_inbound_keymat(&self) -> &[u8] {
+        self.inbound_keymat.expose()
+    }
+
+    /// KEYMAT of the outbound SA; see [`Self::dangerous_inbound_keymat`].
+    pub fn dangerous_outbound_keymat(&self) -> &[u8] {
+        self.outbound_keymat.expose()
+    }
+}
+
+impl core::fmt::Debug for ChildSa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ChildSa")
+            .field("ike_sa", &self.ike_sa)
+            .field("inbound_spi", &format_args!("{:#010x}", self.inbound_spi))
+            .field("outbound_spi", &format_args!("{:#010x}", self.outbound_spi))
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .field("esn", &self.esn)
+            .field("local_ts", &self.local_ts)
+            .field("remote_ts", &self.remote_ts)
+            .finish_non_exhaustive()
+    }
+}

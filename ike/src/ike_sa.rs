@@ -1,0 +1,866 @@
+//! One IKE SA through IKE_SA_INIT and IKE_AUTH (RFC 7296 sections 1.2,
+//! 2.15 and 2.17), as initiator or responder, with PSK authentication and
+//! the first CHILD_SA.
+//!
+//! Reliability follows section 2.1 with a window of one: the initiator keeps
+//! its outstanding request and retransmits it with a doubling timeout until
+//! it gives up; the responder keeps its last response and sends it again
+//! when the request is retransmitted. Messages with an unexpected message ID
+//! are dropped.
+
+use crate::auth::{initiator_signed_octets, psk_auth, responder_signed_octets, verify_psk_auth};
+use crate::config::IkeConfig;
+use crate::event::{ChildSa, Event, IkeSaId};
+use crate::keys::{IkeKeys, child_sa_keys, skeyseed};
+use crate::narrow::{covers, narrow};
+use crate::natd::nat_detection_hash;
+use crate::protect::{SkCipher, SkSuite};
+use crate::select::{Offer, Selected, select};
+use crate::wire::{
+    self, Auth, AuthMethod, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce, Notify,
+    NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
+};
+use crate::{Error, endpoint::Output};
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::CryptoRng;
+use std::time::Instant;
+use tandem_crypto::kex::{DhGroup, KeyExchange};
+use tandem_crypto::prf::PrfAlgorithm;
+use tandem_crypto::proposal::{Proposal, ProposalKind};
+
+/// Octets of the nonces Tandem sends (section 2.10: at least half the PRF's
+/// key size, at least 16; 32 covers every PRF Tandem has).
+const NONCE_LEN: usize = 32;
+
+/// Which side of the IKE SA we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Initiator,
+    Responder,
+}
+
+enum State {
+    /// Initiator: IKE_SA_INIT sent with this key exchange.
+    InitSent { ke: Box<KeyExchange>, cookie: Option<Vec<u8>> },
+    /// Initiator: IKE_AUTH sent, offering a CHILD_SA with this inbound SPI.
+    AuthSent { child_spi: u32 },
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    InitReplied,
+    /// IKE_AUTH completed.
+    Established,
+    /// Refused or given up; kept only to answer retransmissions.
+    Failed,
+}
+
+/// The negotiated IKE SA keys.
+struct SaCrypto {
+    prf: PrfAlgorithm,
+    keys: IkeKeys,
+    /// Protects what we send.
+    out: SkCipher,
+    /// Opens what the peer sends.
+    inb: SkCipher,
+}
+
+/// An outstanding request of ours.
+struct Pending {
+    message_id: u32,
+    bytes: Vec<u8>,
+    retries: u32,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+/// One IKE SA.
+pub(crate) struct IkeSa {
+    id: IkeSaId,
+    role: Role,
+    state: State,
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    /// The IKE_SA_INIT request and response as sent (RealMessage1/2).
+    msg1: Vec<u8>,
+    msg2: Vec<u8>,
+    crypto: Option<SaCrypto>,
+    next_message_id: u32,
+    pending: Option<Pending>,
+    /// Requests we answered: the next expected message ID and the last
+    /// response, for retransmissions.
+    expected_request: u32,
+    last_response: Option<Vec<u8>>,
+}
+
+impl IkeSa {
+    /// Starts an IKE SA as initiator: builds the IKE_SA_INIT request.
+    pub(crate) fn initiate<R: CryptoRng + ?Sized>(
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        spi_i: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        out: &mut Output,
+    ) -> Result<Self, Error> {
+        let group =
+            first_group(&config.proposals).ok_or(Error::InvalidSuite("IKE proposal without a group"))?;
+        let mut ni = vec![0u8; NONCE_LEN];
+        rng.fill_bytes(&mut ni);
+        let mut sa = Self {
+            id: IkeSaId(spi_i),
+            role: Role::Initiator,
+            state: State::Failed,
+            spi_i,
+            spi_r: 0,
+            local,
+            remote,
+            ni,
+            nr: Vec::new(),
+            msg1: Vec::new(),
+            msg2: Vec::new(),
+            crypto: None,
+            next_message_id: 0,
+            pending: None,
+            expected_request: 0,
+            last_response: None,
+        };
+        sa.send_init(config, rng, now, group, None, out)?;
+        Ok(sa)
+    }
+
+    fn send_init<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        group: DhGroup,
+        cookie: Option<Vec<u8>>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let ke = KeyExchange::generate(group, rng);
+        let spi_i = self.spi_i.to_be_bytes();
+        let src = nat_detection_hash(&spi_i, &[0; 8], self.local);
+        let dst = nat_detection_hash(&spi_i, &[0; 8], self.remote);
+        let mut b = MessageBuilder::new(header(self.spi_i, 0, ExchangeType::IKE_SA_INIT, true, false, 0));
+        if let Some(c) = &cookie {
+            b.push(Payload::Notify(Notify::new(NotifyType::COOKIE, c)));
+        }
+        b.push(Payload::Sa(sa_payload(&config.proposals, ProtocolId::IKE, &[])?));
+        b.push(Payload::Ke(Ke { group: group.iana_id(), data: ke.public_value() }));
+        b.push(Payload::Nonce(Nonce { data: &self.ni }));
+        b.push(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, &src)));
+        b.push(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)));
+        let bytes = b.build()?;
+        self.msg1 = bytes.clone();
+        self.next_message_id = 0;
+        self.send_request(config, now, bytes, out);
+        self.state = State::InitSent { ke: Box::new(ke), cookie };
+        Ok(())
+    }
+
+    /// Answers an IKE_SA_INIT request as responder. `Ok(None)` means the
+    /// request was refused with a stateless answer already queued.
+    #[allow(clippy::too_many_arguments)] // the inputs of a new SA
+    pub(crate) fn respond<R: CryptoRng + ?Sized>(
+        config: &IkeConfig,
+        rng: &mut R,
+        spi_r: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<Option<Self>, Error> {
+        let h = msg.header;
+        let (mut sa_p, mut ke_p, mut nonce) = (None, None, None);
+        for p in &msg.payloads {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke_p = Some(k),
+                Payload::Nonce(n) => nonce = Some(n.data),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(ke_p), Some(ni)) = (sa_p, ke_p, nonce) else {
+            return Err(Error::InvalidSyntax("IKE_SA_INIT request lacks SA, KE or Nonce"));
+        };
+        let refuse = |out: &mut Output, ty: NotifyType, data: &[u8]| -> Result<Option<Self>, Error> {
+            let reply = MessageBuilder::new(header(h.spi_i, 0, ExchangeType::IKE_SA_INIT, false, true, 0))
+                .payload(Payload::Notify(Notify::new(ty, data)))
+                .build()?;
+            out.transmit(local, remote, reply);
+            Ok(None)
+        };
+        let Some(chosen) = select(ProposalKind::Ike, &config.proposals, &offers(sa_p, ProtocolId::IKE))
+        else {
+            return refuse(out, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+        };
+        let (Some(prf), Some(group)) = (chosen.prf, chosen.dh) else {
+            return Err(Error::InvalidSuite("IKE selection without PRF or group"));
+        };
+        if ke_p.group != group.iana_id() {
+            return refuse(out, NotifyType::INVALID_KE_PAYLOAD, &group.iana_id().to_be_bytes());
+        }
+        let ke = KeyExchange::generate(group, rng);
+        let g_ir = ke.shared_secret(ke_p.data)?;
+        let mut nr = vec![0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nr);
+        let crypto = derive(prf, &chosen, ni, &nr, h.spi_i, spi_r, g_ir.expose(), Role::Responder)?;
+
+        let (spi_i, spi_rb) = (h.spi_i.to_be_bytes(), spi_r.to_be_bytes());
+        let src = nat_detection_hash(&spi_i, &spi_rb, local);
+        let dst = nat_detection_hash(&spi_i, &spi_rb, remote);
+        let reply = MessageBuilder::new(header(h.spi_i, spi_r, ExchangeType::IKE_SA_INIT, false, true, 0))
+            .payload(Payload::Sa(
+                sa_payload(&[chosen.to_proposal()], ProtocolId::IKE, &[])?.numbered(chosen.number),
+            ))
+            .payload(Payload::Ke(Ke { group: group.iana_id(), data: ke.public_value() }))
+            .payload(Payload::Nonce(Nonce { data: &nr }))
+            .payload(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, &src)))
+            .payload(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)))
+            .build()?;
+        out.transmit(local, remote, reply.clone());
+        Ok(Some(Self {
+            id: IkeSaId(spi_r),
+            role: Role::Responder,
+            state: State::InitReplied,
+            spi_i: h.spi_i,
+            spi_r,
+            local,
+            remote,
+            ni: ni.to_vec(),
+            nr,
+            msg1: msg.bytes().to_vec(),
+            msg2: reply.clone(),
+            crypto: Some(crypto),
+            next_message_id: 0,
+            pending: None,
+            expected_request: 1,
+            last_response: Some(reply),
+        }))
+    }
+
+    /// Our SPI.
+    pub(crate) fn id(&self) -> IkeSaId {
+        self.id
+    }
+
+    /// The next retransmission deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.as_ref().map(|p| p.deadline)
+    }
+
+    /// Retransmits an overdue request, or gives up on the SA.
+    pub(crate) fn handle_timeout(&mut self, config: &IkeConfig, now: Instant, out: &mut Output) {
+        let Some(p) = self.pending.as_mut() else { return };
+        if now < p.deadline {
+            return;
+        }
+        if p.retries >= config.retransmit_tries {
+            self.pending = None;
+            self.fail(Error::Timeout, out);
+            return;
+        }
+        p.retries += 1;
+        p.timeout = p.timeout.saturating_mul(2);
+        p.deadline = now + p.timeout;
+        out.transmit(self.local, self.remote, p.bytes.clone());
+    }
+
+    /// Handles a message for this SA (the endpoint matched its SPIs).
+    pub(crate) fn handle<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        spis: &mut dyn FnMut(&mut R) -> u32,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let h = msg.header;
+        if h.flags.response() {
+            let Some(p) = &self.pending else { return Ok(()) };
+            if p.message_id != h.message_id {
+                return Err(Error::InvalidSyntax("response with an unexpected message ID"));
+            }
+            return self.handle_response(config, rng, now, spis, msg, out);
+        }
+        // A request from the peer: a retransmission gets the cached answer.
+        if h.message_id.wrapping_add(1) == self.expected_request {
+            if let Some(r) = &self.last_response {
+                out.transmit(self.local, self.remote, r.clone());
+            }
+            return Ok(());
+        }
+        if h.message_id != self.expected_request {
+            return Err(Error::InvalidSyntax("request with an unexpected message ID"));
+        }
+        match (&self.state, h.exchange_type) {
+            (State::InitReplied, ExchangeType::IKE_AUTH) => self.respond_auth(config, rng, spis, msg, out),
+            _ => Err(Error::InvalidSyntax("request not expected in this state")),
+        }
+    }
+
+    fn handle_response<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        spis: &mut dyn FnMut(&mut R) -> u32,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        match (&self.state, msg.header.exchange_type) {
+            (State::InitSent { .. }, ExchangeType::IKE_SA_INIT) => {
+                self.init_response(config, rng, now, spis, msg, out)
+            }
+            (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => self.auth_response(config, msg, out),
+            _ => Err(Error::InvalidSyntax("response not expected in this state")),
+        }
+    }
+
+    /// Initiator: the IKE_SA_INIT response. Derives the keys and sends
+    /// IKE_AUTH, or retries with the group or cookie the responder asked for.
+    fn init_response<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        spis: &mut dyn FnMut(&mut R) -> u32,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let State::InitSent { ke, cookie } = &self.state else {
+            return Err(Error::InvalidSyntax("IKE_SA_INIT response not expected"));
+        };
+        let (group, cookie) = (ke.group(), cookie.clone());
+        for p in &msg.payloads {
+            let Payload::Notify(n) = p else { continue };
+            if n.ty == NotifyType::COOKIE && cookie.as_deref() != Some(n.data) {
+                self.pending = None;
+                return self.send_init(config, rng, now, group, Some(n.data.to_vec()), out);
+            }
+            if n.ty == NotifyType::INVALID_KE_PAYLOAD {
+                let wanted = n.data.get(..2).map(|g| u16::from_be_bytes([g[0], g[1]]));
+                let ours = config.proposals.iter().flat_map(|p| p.dh.iter().copied());
+                match wanted
+                    .and_then(DhGroup::from_iana_id)
+                    .filter(|g| *g != group && ours.clone().any(|o| o == *g))
+                {
+                    Some(g) => {
+                        self.pending = None;
+                        return self.send_init(config, rng, now, g, cookie, out);
+                    }
+                    None => {
+                        self.fail(Error::Refused(n.ty.0), out);
+                        return Ok(());
+                    }
+                }
+            }
+            if n.ty.is_error() {
+                self.fail(Error::Refused(n.ty.0), out);
+                return Ok(());
+            }
+        }
+        let (mut sa_p, mut ke_p, mut nonce) = (None, None, None);
+        for p in &msg.payloads {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke_p = Some(k),
+                Payload::Nonce(n) => nonce = Some(n.data),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(ke_p), Some(nr)) = (sa_p, ke_p, nonce) else {
+            return Err(Error::InvalidSyntax("IKE_SA_INIT response lacks SA, KE or Nonce"));
+        };
+        let chosen = accepted(ProposalKind::Ike, &config.proposals, sa_p, ProtocolId::IKE)?;
+        let (Some(prf), Some(g)) = (chosen.prf, chosen.dh) else {
+            return Err(Error::InvalidSuite("IKE selection without PRF or group"));
+        };
+        if g != group || ke_p.group != group.iana_id() || msg.header.spi_r == 0 {
+            return Err(Error::InvalidSyntax("IKE_SA_INIT response does not match the request"));
+        }
+        let State::InitSent { ke, .. } = &self.state else {
+            return Err(Error::InvalidSyntax("IKE_SA_INIT response not expected"));
+        };
+        let g_ir = ke.shared_secret(ke_p.data)?;
+        self.spi_r = msg.header.spi_r;
+        self.nr = nr.to_vec();
+        self.msg2 = msg.bytes().to_vec();
+        self.crypto =
+            Some(derive(prf, &chosen, &self.ni, nr, self.spi_i, self.spi_r, g_ir.expose(), self.role)?);
+        self.pending = None;
+
+        // IKE_AUTH: IDi, AUTH, SAi2, TSi, TSr.
+        let child_spi = spis(rng);
+        let idi = config.local_id.body();
+        let auth = self.our_auth(config, &idi)?;
+        let child_sa = sa_payload(&config.child.proposals, ProtocolId::ESP, &child_spi.to_be_bytes())?;
+        let payloads = [
+            Payload::IdI(Id { ty: config.local_id.ty, data: &config.local_id.data }),
+            Payload::Auth(Auth { method: AuthMethod::SHARED_KEY_MIC, data: &auth }),
+            Payload::Sa(child_sa),
+            Payload::TsI(ts_payload(&config.child.local_ts)),
+            Payload::TsR(ts_payload(&config.child.remote_ts)),
+        ];
+        self.next_message_id = 1;
+        let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, false, 1, &payloads)?;
+        self.send_request(config, now, bytes, out);
+        self.state = State::AuthSent { child_spi };
+        Ok(())
+    }
+
+    /// Responder: the IKE_AUTH request.
+    fn respond_auth<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        spis: &mut dyn FnMut(&mut R) -> u32,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let plain = self.decrypt(msg)?;
+        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
+        let payloads = wire::parse_inner(first, &plain)?;
+        let idi_body = raw_body(first, &plain, PayloadType::IDi)?;
+        let (mut auth, mut idi, mut sa_p, mut tsi, mut tsr) = (None, None, None, None, None);
+        for p in &payloads {
+            match p {
+                Payload::IdI(i) => idi = Some(i),
+                Payload::Auth(a) => auth = Some(a),
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                _ => {}
+            }
+        }
+        let (Some(idi), Some(auth)) = (idi, auth) else {
+            return Err(Error::InvalidSyntax("IKE_AUTH request lacks IDi or AUTH"));
+        };
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
+        let signed =
+            initiator_signed_octets(crypto.prf, &self.msg1, &self.nr, crypto.keys.sk_pi().expose(), idi_body);
+        let id_ok = config.remote_id.as_ref().is_none_or(|r| r.matches(idi));
+        let verified = auth.method == AuthMethod::SHARED_KEY_MIC
+            && id_ok
+            && verify_psk_auth(crypto.prf, config.psk.expose(), &signed, auth.data).is_ok();
+        if !verified {
+            let n = [Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, &[]))];
+            let reply = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &n)?;
+            self.answer(msg.header.message_id, reply, out);
+            self.fail(Error::AuthenticationFailed, out);
+            return Ok(());
+        }
+
+        let idr = config.local_id.body();
+        let our_auth = self.our_auth(config, &idr)?;
+        let mut reply = vec![
+            Payload::IdR(Id { ty: config.local_id.ty, data: &config.local_id.data }),
+            Payload::Auth(Auth { method: AuthMethod::SHARED_KEY_MIC, data: &our_auth }),
+        ];
+        // The CHILD_SA: its failure leaves the IKE SA up (section 1.2).
+        let child = match (sa_p, tsi, tsr) {
+            (Some(sa_p), Some(tsi), Some(tsr)) => self.negotiate_child(config, rng, spis, sa_p, tsi, tsr),
+            _ => Err(NotifyType::INVALID_SYNTAX),
+        };
+        match &child {
+            Ok((c, local_ts, remote_ts)) => {
+                let sa = sa_payload(&[c.selected.to_proposal()], ProtocolId::ESP, &c.spi.to_be_bytes())?;
+                reply.push(Payload::Sa(sa.numbered(c.selected.number)));
+                // TSi is the initiator's side: the remote one for us.
+                reply.push(Payload::TsI(ts_payload(remote_ts)));
+                reply.push(Payload::TsR(ts_payload(local_ts)));
+            }
+            Err(ty) => reply.push(Payload::Notify(Notify::new(*ty, &[]))),
+        }
+        let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &reply)?;
+        self.answer(msg.header.message_id, bytes, out);
+        self.state = State::Established;
+        out.event(Event::IkeSaEstablished {
+            sa: self.id,
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            remote: self.remote,
+        });
+        if let Ok((sa, local_ts, remote_ts)) = child {
+            self.install_child(sa, local_ts, remote_ts, out)?;
+        }
+        Ok(())
+    }
+
+    /// Responder side of the first CHILD_SA: proposal and selectors.
+    #[allow(clippy::type_complexity)]
+    fn negotiate_child<R: CryptoRng + ?Sized>(
+        &self,
+        config: &IkeConfig,
+        rng: &mut R,
+        spis: &mut dyn FnMut(&mut R) -> u32,
+        sa_p: &Sa,
+        tsi: &Ts,
+        tsr: &Ts,
+    ) -> Result<(ChildOffer, Vec<TrafficSelector>, Vec<TrafficSelector>), NotifyType> {
+        let offers = offers(sa_p, ProtocolId::ESP);
+        let selected = select(ProposalKind::Esp, &config.child.proposals, &offers)
+            .filter(|s| s.dh.is_none())
+            .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
+        let peer_spi = sa_p
+            .proposals
+            .iter()
+            .find(|p| p.number == selected.number && p.protocol == ProtocolId::ESP)
+            .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
+            .map(u32::from_be_bytes)
+            .ok_or(NotifyType::INVALID_SYNTAX)?;
+        // TSi is the initiator's side: the remote one for us.
+        let remote_ts = narrow(&ranges(tsi), &config.child.remote_ts);
+        let local_ts = narrow(&ranges(tsr), &config.child.local_ts);
+        if remote_ts.is_empty() || local_ts.is_empty() {
+            return Err(NotifyType::TS_UNACCEPTABLE);
+        }
+        Ok((ChildOffer { selected, spi: spis(rng), peer_spi }, local_ts, remote_ts))
+    }
+
+    /// Initiator: the IKE_AUTH response.
+    fn auth_response(
+        &mut self,
+        config: &IkeConfig,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let State::AuthSent { child_spi } = self.state else {
+            return Err(Error::InvalidSyntax("IKE_AUTH response not expected"));
+        };
+        let plain = self.decrypt(msg)?;
+        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
+        let payloads = wire::parse_inner(first, &plain)?;
+        self.pending = None;
+        let (mut auth, mut idr, mut sa_p, mut tsi, mut tsr, mut error) = (None, None, None, None, None, None);
+        for p in &payloads {
+            match p {
+                Payload::IdR(i) => idr = Some(i),
+                Payload::Auth(a) => auth = Some(a),
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                Payload::Notify(n) if n.ty.is_error() => error = Some(n.ty),
+                _ => {}
+            }
+        }
+        let (Some(idr), Some(auth)) = (idr, auth) else {
+            let e = error
+                .map_or(Error::InvalidSyntax("IKE_AUTH response lacks IDr or AUTH"), |t| Error::Refused(t.0));
+            self.fail(e, out);
+            return Ok(());
+        };
+        let idr_body = raw_body(first, &plain, PayloadType::IDr)?;
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
+        let signed =
+            responder_signed_octets(crypto.prf, &self.msg2, &self.ni, crypto.keys.sk_pr().expose(), idr_body);
+        let id_ok = config.remote_id.as_ref().is_none_or(|r| r.matches(idr));
+        if auth.method != AuthMethod::SHARED_KEY_MIC
+            || !id_ok
+            || verify_psk_auth(crypto.prf, config.psk.expose(), &signed, auth.data).is_err()
+        {
+            self.fail(Error::AuthenticationFailed, out);
+            return Ok(());
+        }
+        self.state = State::Established;
+        out.event(Event::IkeSaEstablished {
+            sa: self.id,
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            remote: self.remote,
+        });
+
+        let (Some(sa_p), Some(tsi), Some(tsr)) = (sa_p, tsi, tsr) else {
+            let e = error.map_or(Error::InvalidSyntax("IKE_AUTH response lacks the CHILD_SA"), |t| {
+                Error::Refused(t.0)
+            });
+            out.event(Event::ChildSaFailed { sa: self.id, error: e });
+            return Ok(());
+        };
+        // The answer must be one of our proposals and within our selectors.
+        let selected = match accepted(ProposalKind::Esp, &config.child.proposals, sa_p, ProtocolId::ESP) {
+            Ok(s) if s.dh.is_none() => s,
+            _ => return Err(Error::InvalidSyntax("IKE_AUTH response chose no proposal of ours")),
+        };
+        let peer_spi = sa_p
+            .proposals
+            .first()
+            .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
+            .map(u32::from_be_bytes)
+            .ok_or(Error::InvalidSyntax("CHILD_SA SPI is not 4 octets"))?;
+        let (local_ts, remote_ts) = (ranges(tsi), ranges(tsr));
+        let within = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
+            !got.is_empty() && got.iter().all(|g| ours.iter().any(|o| covers(o, g)))
+        };
+        if !within(&local_ts, &config.child.local_ts) || !within(&remote_ts, &config.child.remote_ts) {
+            return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
+        }
+        self.install_child(ChildOffer { selected, spi: child_spi, peer_spi }, local_ts, remote_ts, out)
+    }
+
+    /// Derives a CHILD_SA's keys and reports it.
+    fn install_child(
+        &self,
+        c: ChildOffer,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("CHILD_SA before keys"))?;
+        let suite = SkSuite::new(c.selected.encr, c.selected.integ)?;
+        let len = suite.encr_keymat_len() + suite.integ_key_len();
+        let keys = child_sa_keys(crypto.prf, crypto.keys.sk_d().expose(), None, &self.ni, &self.nr, len)?;
+        let (inbound, outbound) = match self.role {
+            Role::Initiator => (keys.responder_to_initiator(), keys.initiator_to_responder()),
+            Role::Responder => (keys.initiator_to_responder(), keys.responder_to_initiator()),
+        };
+        out.event(Event::ChildSaEstablished(ChildSa {
+            ike_sa: self.id,
+            inbound_spi: c.spi,
+            outbound_spi: c.peer_spi,
+            encr: c.selected.encr,
+            integ: c.selected.integ,
+            esn: c.selected.esn,
+            local_ts,
+            remote_ts,
+            inbound_keymat: inbound.clone(),
+            outbound_keymat: outbound.clone(),
+        }));
+        Ok(())
+    }
+
+    /// Our AUTH payload data over `id_body` (section 2.15).
+    fn our_auth(&self, config: &IkeConfig, id_body: &[u8]) -> Result<Vec<u8>, Error> {
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("AUTH before keys"))?;
+        let signed = match self.role {
+            Role::Initiator => initiator_signed_octets(
+                crypto.prf,
+                &self.msg1,
+                &self.nr,
+                crypto.keys.sk_pi().expose(),
+                id_body,
+            ),
+            Role::Responder => responder_signed_octets(
+                crypto.prf,
+                &self.msg2,
+                &self.ni,
+                crypto.keys.sk_pr().expose(),
+                id_body,
+            ),
+        };
+        Ok(psk_auth(crypto.prf, config.psk.expose(), &signed))
+    }
+
+    fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        payloads: &[Payload<'_>],
+    ) -> Result<Vec<u8>, Error> {
+        let initiator = self.role == Role::Initiator;
+        let h = header(self.spi_i, self.spi_r, exchange, initiator, response, message_id);
+        let mut bytes = MessageBuilder::new(h).build_prefix(PayloadType::SK)?;
+        let mut inner = Vec::new();
+        let first = wire::emit_inner(payloads, &mut inner)?;
+        let crypto = self.crypto.as_mut().ok_or(Error::InvalidSyntax("encryption before keys"))?;
+        crypto.out.seal(rng, &mut bytes, first.0, &inner)?;
+        Ok(bytes)
+    }
+
+    fn decrypt(&self, msg: &Message<'_>) -> Result<Vec<u8>, Error> {
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("encrypted message before keys"))?;
+        let offset = msg.sk_offset().ok_or(Error::InvalidSyntax("message is not encrypted"))?;
+        crypto.inb.open(msg.bytes(), offset)
+    }
+
+    fn send_request(&mut self, config: &IkeConfig, now: Instant, bytes: Vec<u8>, out: &mut Output) {
+        out.transmit(self.local, self.remote, bytes.clone());
+        let timeout = config.retransmit_timeout;
+        self.pending = Some(Pending {
+            message_id: self.next_message_id,
+            bytes,
+            retries: 0,
+            timeout,
+            deadline: now + timeout,
+        });
+    }
+
+    fn answer(&mut self, message_id: u32, bytes: Vec<u8>, out: &mut Output) {
+        out.transmit(self.local, self.remote, bytes.clone());
+        self.expected_request = message_id.wrapping_add(1);
+        self.last_response = Some(bytes);
+    }
+
+    fn fail(&mut self, error: Error, out: &mut Output) {
+        self.state = State::Failed;
+        out.event(Event::IkeSaFailed { sa: self.id, error });
+    }
+}
+
+/// A CHILD_SA agreed on: the selection, our inbound SPI and the peer's.
+struct ChildOffer {
+    selected: Selected,
+    spi: u32,
+    peer_spi: u32,
+}
+
+fn header(
+    spi_i: u64,
+    spi_r: u64,
+    exchange: ExchangeType,
+    initiator: bool,
+    response: bool,
+    mid: u32,
+) -> Header {
+    Header {
+        spi_i,
+        spi_r,
+        next_payload: PayloadType::NONE,
+        minor_version: 0,
+        exchange_type: exchange,
+        flags: Flags::new(initiator, response),
+        message_id: mid,
+        length: 0,
+    }
+}
+
+/// The first key-exchange group of the proposals: the one the KE carries.
+fn first_group(proposals: &[Proposal]) -> Option<DhGroup> {
+    proposals.iter().find_map(|p| p.dh.first().copied())
+}
+
+/// An SA payload offering `proposals` with `spi`.
+fn sa_payload(proposals: &[Proposal], protocol: ProtocolId, spi: &[u8]) -> Result<Sa, Error> {
+    let proposals = proposals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let number = u8::try_from(i + 1).map_err(|_| Error::Unencodable("more than 255 proposals"))?;
+            Ok(wire::Proposal {
+                number,
+                protocol,
+                spi: spi.to_vec(),
+                transforms: p.transforms().map(wire::Transform::from).collect(),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(Sa { proposals })
+}
+
+impl Sa {
+    /// The single-proposal answer carries the number of the offer chosen.
+    fn numbered(mut self, number: u8) -> Self {
+        if let Some(p) = self.proposals.first_mut() {
+            p.number = number;
+        }
+        self
+    }
+}
+
+/// The offers of an SA payload for `protocol`. Transforms with attributes
+/// other than Key Length are not understood, so they never match.
+fn offers(sa: &Sa, protocol: ProtocolId) -> Vec<Offer> {
+    sa.proposals
+        .iter()
+        .filter(|p| p.protocol == protocol)
+        .map(|p| {
+            Offer::from_transforms(
+                p.number,
+                p.transforms.iter().map(|t| {
+                    if t.attributes.is_empty() {
+                        (t.ty.0, t.id, t.key_length)
+                    } else {
+                        (t.ty.0, u16::MAX, None)
+                    }
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Checks that a responder's single-proposal answer is acceptable to us.
+fn accepted(kind: ProposalKind, ours: &[Proposal], sa: &Sa, protocol: ProtocolId) -> Result<Selected, Error> {
+    if sa.proposals.len() != 1 {
+        return Err(Error::InvalidSyntax("an answer must carry exactly one proposal"));
+    }
+    let offer = offers(sa, protocol);
+    let chosen =
+        select(kind, ours, &offer).ok_or(Error::InvalidSyntax("answer is not one of our proposals"))?;
+    // One transform of each type: the answer must not leave a choice.
+    let p = &sa.proposals[0];
+    let mut seen = [0u8; 6];
+    for t in &p.transforms {
+        if let Some(n) = seen.get_mut(usize::from(t.ty.0)) {
+            *n += 1;
+        }
+    }
+    if seen.iter().any(|&n| n > 1) {
+        return Err(Error::InvalidSyntax("answer offers more than one transform of a type"));
+    }
+    Ok(chosen)
+}
+
+/// Derives the IKE SA's keys and keys its SK ciphers for `role`.
+#[allow(clippy::too_many_arguments)] // the terms of RFC 7296 section 2.14
+fn derive(
+    prf: PrfAlgorithm,
+    chosen: &Selected,
+    ni: &[u8],
+    nr: &[u8],
+    spi_i: u64,
+    spi_r: u64,
+    g_ir: &[u8],
+    role: Role,
+) -> Result<SaCrypto, Error> {
+    let suite = SkSuite::new(chosen.encr, chosen.integ)?;
+    let seed = skeyseed(prf, ni, nr, g_ir);
+    let keys = IkeKeys::derive(
+        prf,
+        seed.expose(),
+        ni,
+        nr,
+        &spi_i.to_be_bytes(),
+        &spi_r.to_be_bytes(),
+        suite.encr_keymat_len(),
+        suite.integ_key_len(),
+    )?;
+    let i2r = SkCipher::new(suite, keys.sk_ei().expose(), keys.sk_ai().expose())?;
+    let r2i = SkCipher::new(suite, keys.sk_er().expose(), keys.sk_ar().expose())?;
+    let (out, inb) = match role {
+        Role::Initiator => (i2r, r2i),
+        Role::Responder => (r2i, i2r),
+    };
+    Ok(SaCrypto { prf, keys, out, inb })
+}
+
+/// The body of the first payload of type `ty` in an SK plaintext, as
+/// received (AUTH covers the ID payload's reserved octets too).
+fn raw_body(first: PayloadType, plain: &[u8], ty: PayloadType) -> Result<&[u8], Error> {
+    PayloadIter::new_inner(first, plain)
+        .filter_map(Result::ok)
+        .find(|p| p.ty == ty)
+        .map(|p| p.body)
+        .ok_or(Error::InvalidSyntax("ID payload missing"))
+}
+
+fn ts_payload(selectors: &[TrafficSelector]) -> Ts {
+    Ts { selectors: selectors.iter().copied().map(Selector::from).collect() }
+}
+
+/// The address-range selectors of a TS payload (others are not supported).
+fn ranges(ts: &Ts) -> Vec<TrafficSelector> {
+    ts.selectors
+        .iter()
+        .filter_map(|s| match s {
+            Selector::Range(r) => Some(*r),
+            Selector::Other { .. } => None,
+        })
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! IKE_SA_INIT + IKE_AUTH between two in-process endpoints: success, the
+//! refusals of RFC 7296 (wrong PSK, no proposal, wrong KE group, selectors),
+//! lost and duplicated messages, and ESP keyed from the result.
+
+use chacha20::ChaCha20Rng;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use rand_core::SeedableRng;
+use std::time::{Duration, Instant};
+use tandem_crypto::proposal::{EncrAlgorithm, ProposalKind, parse_proposals};
+use tandem_crypto::secret::SecretBytes;
+use tandem_ike::wire::TrafficSelector;
+use tandem_ike::{ChildConfig, ChildSa, Endpoint, Error, Event, Identity, IkeConfig, Transmit};
+
+const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 500);
+const R_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
+
+fn ts(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
+    TrafficSelector::any(IpAddr::V4(a.into()), IpAddr::V4(b.into()))
+}
+
+fn config(
+    ike: &str,
+    esp: &str,
+    id: &str,
+    psk: &str,
+    local: TrafficSelector,
+    remote: TrafficSelector,
+) -> IkeConfig {
+    let child = ChildConfig {
+        proposals: parse_proposals(ProposalKind::Esp, esp).expect("ESP proposal"),
+        local_ts: vec![local],
+        remote_ts: vec![remote],
+    };
+    IkeConfig::new(
+        parse_proposals(ProposalKind::Ike, ike).expect("IKE proposal"),
+        Identity::fqdn(id),
+        SecretBytes::from_slice(psk.as_bytes()),
+        child,
+    )
+}
+
+fn client_net() -> TrafficSelector {
+    ts([10, 1, 0, 0], [10, 1, 255, 255])
+}
+fn server_net() -> TrafficSelector {
+    ts([198, 51, 100, 0], [198, 51, 100, 255])
+}
+
+/// Initiator and responder with the same proposals and PSK.
+fn pair(ike: &str, esp: &str) -> (IkeConfig, IkeConfig) {
+    (
+        config(ike, esp, "client.example", "s3cret", client_net(), server_net()),
+        config(ike, esp, "gw.example", "s3cret", server_net(), client_net()),
+    )
+}
+
+/// The virtual clock's origin: any instant will do, the test only adds to it.
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+struct Net {
+    i: Endpoint,
+    r: Endpoint,
+    rng: ChaCha20Rng,
+    now: Instant,
+    i_events: Vec<Event>,
+    r_events: Vec<Event>,
+    /// Messages the test chose to drop, by direction and index.
+    delivered: usize,
+}
+
+impl Net {
+    fn new(ic: IkeConfig, rc: IkeConfig, seed: u8) -> Self {
+        let mut n = Net {
+            i: Endpoint::new(ic),
+            r: Endpoint::new(rc),
+            rng: ChaCha20Rng::from_seed([seed; 32]),
+            now: origin(),
+            i_events: Vec::new(),
+            r_events: Vec::new(),
+            delivered: 0,
+        };
+        n.i.initiate(n.now, &mut n.rng, I_ADDR, R_ADDR).expect("initiate");
+        n
+    }
+
+    /// Delivers queued datagrams both ways until quiet; `keep` decides per
+    /// datagram (in order) whether it arrives.
+    fn run(&mut self, keep: &mut dyn FnMut(usize, &Transmit) -> bool) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = self.i.poll_transmit() {
+                moved = true;
+                self.delivered += 1;
+                if keep(self.delivered, &t) {
+                    let _ = self.r.handle_datagram(self.now, &mut self.rng, t.remote, t.local, &t.data);
+                }
+            }
+            while let Some(t) = self.r.poll_transmit() {
+                moved = true;
+                self.delivered += 1;
+                if keep(self.delivered, &t) {
+                    let _ = self.i.handle_datagram(self.now, &mut self.rng, t.remote, t.local, &t.data);
+                }
+            }
+            while let Some(e) = self.i.poll_event() {
+                self.i_events.push(e);
+            }
+            while let Some(e) = self.r.poll_event() {
+                self.r_events.push(e);
+            }
+            if !moved {
+                // Jump the clock to the next timer, as a driver would.
+                let next = [self.i.poll_timeout(), self.r.poll_timeout()].into_iter().flatten().min();
+                match next {
+                    Some(t) if t > self.now => {
+                        self.now = t;
+                        self.i.handle_timeout(self.now);
+                        self.r.handle_timeout(self.now);
+                    }
+                    _ => return,
+                }
+            }
+        }
+    }
+}
+
+fn children(events: &[Event]) -> Vec<&ChildSa> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaEstablished(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn established(events: &[Event]) -> usize {
+    events.iter().filter(|e| matches!(e, Event::IkeSaEstablished { .. })).count()
+}
+
+fn failure(events: &[Event]) -> Option<&Error> {
+    events.iter().find_map(|e| match e {
+        Event::IkeSaFailed { error, .. } | Event::ChildSaFailed { error, .. } => Some(error),
+        _ => None,
+    })
+}
+
+#[test]
+fn establishes_ike_and_child_sa_with_psk() {
+    for (ike, esp) in [
+        ("aes256gcm16-prfsha256-x25519", "aes256gcm16"),
+        ("chacha20poly1305-prfsha384-ecp384", "chacha20poly1305"),
+        ("aes128-sha256-modp2048", "aes128-sha256"),
+        ("aes256-sha512-prfsha512-ecp256", "aes128gcm16-esn"),
+    ] {
+        let (ic, rc) = pair(ike, esp);
+        let mut n = Net::new(ic, rc, 1);
+        n.run(&mut |_, _| true);
+        assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1), "{ike}: {:?}", n.i_events);
+        let (ci, cr) = (children(&n.i_events), children(&n.r_events));
+        assert_eq!((ci.len(), cr.len()), (1, 1), "{ike}");
+        let (ci, cr) = (ci[0], cr[0]);
+        assert_eq!((ci.inbound_spi, ci.outbound_spi), (cr.outbound_spi, cr.inbound_spi));
+        assert_eq!(ci.dangerous_outbound_keymat(), cr.dangerous_inbound_keymat());
+        assert_eq!(ci.dangerous_inbound_keymat(), cr.dangerous_outbound_keymat());
+        assert_ne!(ci.dangerous_inbound_keymat(), ci.dangerous_outbound_keymat());
+        assert_eq!((ci.local_ts.clone(), ci.remote_ts.clone()), (vec![client_net()], vec![server_net()]));
+        assert_eq!((cr.local_ts.clone(), cr.remote_ts.clone()), (vec![server_net()], vec![client_net()]));
+        assert_eq!(ci.esn, esp.ends_with("-esn"));
+        assert_eq!(n.delivered, 4, "{ike}: two exchanges, no retransmission");
+    }
+}
+
+#[test]
+fn keys_esp_that_carries_traffic_between_the_peers() {
+    use tandem_esp::{Framing, HEADROOM, InboundSa, OutboundSa, SaParams, Suite, TAILROOM};
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes128gcm16");
+    let mut n = Net::new(ic, rc, 2);
+    n.run(&mut |_, _| true);
+    let (ci, cr) = (children(&n.i_events)[0], children(&n.r_events)[0]);
+    let EncrAlgorithm::Aead(alg) = ci.encr else { panic!("AEAD negotiated") };
+    let suite = Suite::Aead(alg);
+    let (a, b) = (I_ADDR.ip(), R_ADDR.ip());
+    let out = SaParams::new(ci.outbound_spi, suite, ci.dangerous_outbound_keymat(), a, b);
+    let mut tx = OutboundSa::new(&out, &mut n.rng).expect("outbound SA");
+    let inp = SaParams::new(cr.inbound_spi, suite, cr.dangerous_inbound_keymat(), b, a);
+    let mut rx = InboundSa::new(&inp).expect("inbound SA");
+    let mut packet = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 0, 5, 198, 51, 100, 10];
+    packet.extend_from_slice(&[0x9c, 0x40, 0x14, 0x51, 0, 8, 0, 0]);
+    let mut buf = vec![0u8; HEADROOM + packet.len() + TAILROOM];
+    buf[HEADROOM..HEADROOM + packet.len()].copy_from_slice(&packet);
+    let esp = tx.encapsulate(&mut buf, HEADROOM..HEADROOM + packet.len(), Framing::Esp).expect("encap");
+    let d = rx.decapsulate(&mut buf, esp).expect("the responder decrypts what the initiator sent");
+    assert_eq!(&buf[d.range], &packet[..]);
+}
+
+#[test]
+fn rejects_a_wrong_psk_with_authentication_failed() {
+    let (ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    rc.psk = SecretBytes::from_slice(b"another secret");
+    let mut n = Net::new(ic, rc, 3);
+    n.run(&mut |_, _| true);
+    assert_eq!(failure(&n.r_events), Some(&Error::AuthenticationFailed));
+    assert_eq!(failure(&n.i_events), Some(&Error::Refused(24)), "AUTHENTICATION_FAILED notify");
+    assert_eq!(established(&n.i_events) + established(&n.r_events), 0);
+    assert!(children(&n.i_events).is_empty() && children(&n.r_events).is_empty());
+}
+
+#[test]
+fn rejects_a_responder_with_an_unexpected_identity() {
+    // The responder authenticates correctly but as another identity than
+    // the one the initiator requires.
+    let (mut ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    ic.remote_id = Some(Identity::fqdn("someone-else.example"));
+    let mut n = Net::new(ic, rc, 4);
+    n.run(&mut |_, _| true);
+    assert_eq!(established(&n.r_events), 1);
+    assert_eq!(failure(&n.i_events), Some(&Error::AuthenticationFailed));
+    assert_eq!(established(&n.i_events), 0);
+}
+
+#[test]
+fn answers_no_proposal_chosen() {
+    let (ic, _) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let (_, rc) = pair("aes128-sha256-modp2048", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 5);
+    n.run(&mut |_, _| true);
+    assert_eq!(failure(&n.i_events), Some(&Error::Refused(14)));
+    assert!(n.r.sa_ids().next().is_none(), "no state kept for a refused IKE_SA_INIT");
+}
+
+#[test]
+fn retries_with_the_group_the_responder_asks_for() {
+    let (ic, _) = pair("aes256gcm16-prfsha256-ecp256-x25519", "aes256gcm16");
+    let (_, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 6);
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+    assert_eq!(n.delivered, 6, "INVALID_KE_PAYLOAD round trip, then both exchanges");
+}
+
+#[test]
+fn refuses_the_child_sa_on_disjoint_selectors_but_keeps_the_ike_sa() {
+    let (ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    rc.child.remote_ts = vec![ts([172, 16, 0, 0], [172, 16, 0, 255])];
+    let mut n = Net::new(ic, rc, 7);
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+    assert!(children(&n.i_events).is_empty() && children(&n.r_events).is_empty());
+    assert_eq!(failure(&n.i_events), Some(&Error::Refused(38)), "TS_UNACCEPTABLE");
+}
+
+#[test]
+fn narrows_the_initiators_selectors() {
+    let (mut ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    ic.child.remote_ts =
+        vec![TrafficSelector::any(IpAddr::V4([0, 0, 0, 0].into()), IpAddr::V4([255; 4].into()))];
+    let mut n = Net::new(ic, rc, 8);
+    n.run(&mut |_, _| true);
+    let ci = children(&n.i_events)[0];
+    assert_eq!(ci.remote_ts, vec![server_net()], "narrowed to the responder's network");
+}
+
+#[test]
+fn survives_lost_and_duplicated_messages() {
+    // Lose the first IKE_AUTH request and the first IKE_AUTH response.
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 9);
+    let mut lost = 0;
+    n.run(&mut |_, t| {
+        let auth = t.data.get(18) == Some(&35);
+        if auth && lost < 2 {
+            lost += 1;
+            return false;
+        }
+        true
+    });
+    assert_eq!(lost, 2);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+    assert_eq!((children(&n.i_events).len(), children(&n.r_events).len()), (1, 1));
+
+    // Duplicate every message: still exactly one SA each side.
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 10);
+    let mut copies: Vec<Transmit> = Vec::new();
+    n.run(&mut |_, t| {
+        copies.push(t.clone());
+        true
+    });
+    for t in &copies {
+        // Received at t.remote (our local address) from t.local.
+        let ep = if t.remote == R_ADDR { &mut n.r } else { &mut n.i };
+        let _ = ep.handle_datagram(n.now, &mut n.rng, t.remote, t.local, &t.data);
+    }
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+    assert_eq!((children(&n.i_events).len(), children(&n.r_events).len()), (1, 1));
+    assert_eq!(n.r.sa_ids().count(), 1, "a retransmitted IKE_SA_INIT makes no second SA");
+}
+
+#[test]
+fn gives_up_after_the_last_retransmission() {
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let tries = ic.retransmit_tries;
+    let start = origin();
+    let mut n = Net::new(ic, rc, 11);
+    n.now = start;
+    let mut sent = 0;
+    n.run(&mut |_, _| {
+        sent += 1;
+        false
+    });
+    assert_eq!(sent, 1 + tries as usize, "the request and its retransmissions");
+    assert_eq!(failure(&n.i_events), Some(&Error::Timeout));
+    // 4 s doubling five times: 4 + 8 + 16 + 32 + 64 + 128 s.
+    assert!(n.now.duration_since(start) >= Duration::from_secs(252));
+}

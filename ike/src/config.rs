@@ -62,11 +62,14 @@ pub struct IkeConfig {
     pub retransmit_timeout: Duration,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,
+    /// Send a liveness check when the peer has been silent this long
+    /// (RFC 7296 section 2.4); `None` disables it.
+    pub dpd_delay: Option<Duration>,
 }
 
 impl IkeConfig {
-    /// A configuration with strongSwan-like retransmission defaults
-    /// (4 s, five retries, doubling).
+    /// A configuration with strongSwan-like retransmission defaults (4 s,
+    /// five retries, doubling) and a liveness check after 30 s of silence.
     pub fn new(proposals: Vec<Proposal>, local_id: Identity, psk: SecretBytes, child: ChildConfig) -> Self {
         Self {
             proposals,
@@ -76,6 +79,7 @@ impl IkeConfig {
             child,
             retransmit_timeout: Duration::from_secs(4),
             retransmit_tries: 5,
+            dpd_delay: Some(Duration::from_secs(30)),
         }
     }
 }

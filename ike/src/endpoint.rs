@@ -137,7 +137,9 @@ impl Endpoint {
                 };
             }
             let spi_r = self.new_ike_spi(rng);
-            if let Some(sa) = IkeSa::respond(&self.config, rng, spi_r, local, remote, &msg, &mut self.out)? {
+            if let Some(sa) =
+                IkeSa::respond(&self.config, rng, now, spi_r, local, remote, &msg, &mut self.out)?
+            {
                 self.by_initiator.insert((h.spi_i, remote), spi_r);
                 self.sas.insert(spi_r, sa);
             }
@@ -153,20 +155,56 @@ impl Endpoint {
                 break spi;
             }
         };
-        sa.handle(&self.config, rng, now, &mut alloc, &msg, &mut self.out)
+        let r = sa.handle(&self.config, rng, now, &mut alloc, &msg, &mut self.out);
+        self.reap();
+        r
     }
 
-    /// Retransmits overdue requests and gives up on silent peers.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Retransmits overdue requests, gives up on silent peers and sends
+    /// liveness checks.
+    pub fn handle_timeout<R: CryptoRng + ?Sized>(&mut self, now: Instant, rng: &mut R) {
         for sa in self.sas.values_mut() {
-            sa.handle_timeout(&self.config, now, &mut self.out);
+            sa.handle_timeout(&self.config, rng, now, &mut self.out);
         }
+        self.reap();
     }
 
-    /// The earliest retransmission deadline.
+    /// The earliest retransmission or liveness-check deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+        self.sas.values().filter_map(|sa| sa.poll_timeout(&self.config)).min()
+    }
+
+    /// Sends a liveness check on an established IKE SA now.
+    pub fn check_liveness<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+    ) -> Result<(), Error> {
+        let s = self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?;
+        s.send_informational(&self.config, rng, now, &[], &mut self.out)
+    }
+
+    /// Deletes an established IKE SA and its CHILD_SAs (RFC 7296 section
+    /// 1.4.1); [`Event::IkeSaDeleted`] follows when the peer answers.
+    pub fn delete<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+    ) -> Result<(), Error> {
+        let s = self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?;
+        s.delete(&self.config, rng, now, &mut self.out)
+    }
+
+    /// Drops deleted SAs and their bookkeeping.
+    fn reap(&mut self) {
+        let gone: Vec<u64> = self.sas.iter().filter(|(_, sa)| sa.is_deleted()).map(|(k, _)| *k).collect();
+        for spi in gone {
+            self.sas.remove(&spi);
+            self.by_initiator.retain(|_, v| *v != spi);
+        }
     }
 
     /// The next datagram to send.

@@ -44,6 +44,12 @@ pub enum Error {
     /// The peer answered with an error Notify (its type number).
     #[error("the peer refused with notify {0}")]
     Refused(u16),
+    /// A request is already outstanding (IKE's window size is one).
+    #[error("a request is already outstanding")]
+    Busy,
+    /// The IKE SA is not known to the endpoint.
+    #[error("no such IKE SA")]
+    UnknownSa,
     /// A request went unanswered through every retransmission.
     #[error("no answer after all retransmissions")]
     Timeout,

@@ -35,6 +35,24 @@ pub enum Event {
         /// Why.
         error: Error,
     },
+    /// A CHILD_SA ended (deleted by either side, or with its IKE SA):
+    /// remove it from the data path.
+    ChildSaDeleted {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// The SPI we received with.
+        inbound_spi: u32,
+        /// The SPI we sent with.
+        outbound_spi: u32,
+    },
+    /// An established IKE SA ended: deleted by either side (`error` is
+    /// `None`), or its peer stopped answering (`Some(Timeout)`).
+    IkeSaDeleted {
+        /// The SA.
+        sa: IkeSaId,
+        /// Why, when it was not an orderly delete.
+        error: Option<Error>,
+    },
     /// An IKE SA failed before it was established, or the peer refused it.
     IkeSaFailed {
         /// The SA.

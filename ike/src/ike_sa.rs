@@ -17,8 +17,8 @@ use crate::natd::nat_detection_hash;
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
 use crate::wire::{
-    self, Auth, AuthMethod, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce, Notify,
-    NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
+    self, Auth, AuthMethod, Delete, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce,
+    Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
 };
 use crate::{Error, endpoint::Output};
 use core::net::SocketAddr;
@@ -49,6 +49,8 @@ enum State {
     InitReplied,
     /// IKE_AUTH completed.
     Established,
+    /// Deleted by either side, or its peer is dead; removed by the endpoint.
+    Deleted,
     /// Refused or given up; kept only to answer retransmissions.
     Failed,
 }
@@ -92,7 +94,14 @@ pub(crate) struct IkeSa {
     /// Requests we answered: the next expected message ID and the last
     /// response, for retransmissions.
     expected_request: u32,
+    last_request: Vec<u8>,
     last_response: Option<Vec<u8>>,
+    /// CHILD_SAs as (inbound SPI, outbound SPI).
+    children: Vec<(u32, u32)>,
+    /// When the peer last sent an authentic message (for DPD).
+    last_heard: Instant,
+    /// We asked the peer to delete the IKE SA.
+    deleting: bool,
 }
 
 impl IkeSa {
@@ -126,7 +135,11 @@ impl IkeSa {
             next_message_id: 0,
             pending: None,
             expected_request: 0,
+            last_request: Vec::new(),
             last_response: None,
+            children: Vec::new(),
+            last_heard: now,
+            deleting: false,
         };
         sa.send_init(config, rng, now, group, None, out)?;
         Ok(sa)
@@ -168,6 +181,7 @@ impl IkeSa {
     pub(crate) fn respond<R: CryptoRng + ?Sized>(
         config: &IkeConfig,
         rng: &mut R,
+        now: Instant,
         spi_r: u64,
         local: SocketAddr,
         remote: SocketAddr,
@@ -239,7 +253,11 @@ impl IkeSa {
             next_message_id: 0,
             pending: None,
             expected_request: 1,
+            last_request: msg.bytes().to_vec(),
             last_response: Some(reply),
+            children: Vec::new(),
+            last_heard: now,
+            deleting: false,
         }))
     }
 
@@ -248,20 +266,48 @@ impl IkeSa {
         self.id
     }
 
-    /// The next retransmission deadline.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.as_ref().map(|p| p.deadline)
+    /// Whether the SA is deleted and can be dropped.
+    pub(crate) fn is_deleted(&self) -> bool {
+        matches!(self.state, State::Deleted)
     }
 
-    /// Retransmits an overdue request, or gives up on the SA.
-    pub(crate) fn handle_timeout(&mut self, config: &IkeConfig, now: Instant, out: &mut Output) {
-        let Some(p) = self.pending.as_mut() else { return };
+    /// The next retransmission or liveness-check deadline.
+    pub(crate) fn poll_timeout(&self, config: &IkeConfig) -> Option<Instant> {
+        match (&self.pending, &self.state, config.dpd_delay) {
+            (Some(p), ..) => Some(p.deadline),
+            (None, State::Established, Some(dpd)) => Some(self.last_heard + dpd),
+            _ => None,
+        }
+    }
+
+    /// Retransmits an overdue request, gives up on a silent peer, or sends
+    /// a liveness check (an empty INFORMATIONAL request) when the peer has
+    /// been quiet for `dpd_delay`.
+    pub(crate) fn handle_timeout<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        out: &mut Output,
+    ) {
+        let Some(p) = self.pending.as_mut() else {
+            let due = config.dpd_delay.is_some_and(|d| now >= self.last_heard + d);
+            if due && matches!(self.state, State::Established) {
+                // Cannot fail: established SAs have keys and nothing is pending.
+                let _ = self.send_informational(config, rng, now, &[], out);
+            }
+            return;
+        };
         if now < p.deadline {
             return;
         }
         if p.retries >= config.retransmit_tries {
             self.pending = None;
-            self.fail(Error::Timeout, out);
+            if matches!(self.state, State::Established) {
+                self.delete_local(Some(Error::Timeout), out);
+            } else {
+                self.fail(Error::Timeout, out);
+            }
             return;
         }
         p.retries += 1;
@@ -288,9 +334,10 @@ impl IkeSa {
             }
             return self.handle_response(config, rng, now, spis, msg, out);
         }
-        // A request from the peer: a retransmission gets the cached answer.
+        // A request from the peer: a retransmission (the very same bytes)
+        // gets the cached answer.
         if h.message_id.wrapping_add(1) == self.expected_request {
-            if let Some(r) = &self.last_response {
+            if let Some(r) = self.last_response.as_ref().filter(|_| msg.bytes() == self.last_request) {
                 out.transmit(self.local, self.remote, r.clone());
             }
             return Ok(());
@@ -298,10 +345,19 @@ impl IkeSa {
         if h.message_id != self.expected_request {
             return Err(Error::InvalidSyntax("request with an unexpected message ID"));
         }
-        match (&self.state, h.exchange_type) {
-            (State::InitReplied, ExchangeType::IKE_AUTH) => self.respond_auth(config, rng, spis, msg, out),
+        let r = match (&self.state, h.exchange_type) {
+            (State::InitReplied, ExchangeType::IKE_AUTH) => {
+                self.respond_auth(config, rng, now, spis, msg, out)
+            }
+            (State::Established, ExchangeType::INFORMATIONAL) => {
+                self.respond_informational(rng, now, msg, out)
+            }
             _ => Err(Error::InvalidSyntax("request not expected in this state")),
+        };
+        if r.is_ok() {
+            self.last_request = msg.bytes().to_vec();
         }
+        r
     }
 
     fn handle_response<R: CryptoRng + ?Sized>(
@@ -317,7 +373,17 @@ impl IkeSa {
             (State::InitSent { .. }, ExchangeType::IKE_SA_INIT) => {
                 self.init_response(config, rng, now, spis, msg, out)
             }
-            (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => self.auth_response(config, msg, out),
+            (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => self.auth_response(config, now, msg, out),
+            (State::Established, ExchangeType::INFORMATIONAL) => {
+                self.decrypt(msg)?;
+                self.heard(now);
+                self.pending = None;
+                self.next_message_id = self.next_message_id.wrapping_add(1);
+                if self.deleting {
+                    self.delete_local(None, out);
+                }
+                Ok(())
+            }
             _ => Err(Error::InvalidSyntax("response not expected in this state")),
         }
     }
@@ -419,11 +485,13 @@ impl IkeSa {
         &mut self,
         config: &IkeConfig,
         rng: &mut R,
+        now: Instant,
         spis: &mut dyn FnMut(&mut R) -> u32,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
         let plain = self.decrypt(msg)?;
+        self.heard(now);
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
         let payloads = wire::parse_inner(first, &plain)?;
         let idi_body = raw_body(first, &plain, PayloadType::IDi)?;
@@ -527,6 +595,7 @@ impl IkeSa {
     fn auth_response(
         &mut self,
         config: &IkeConfig,
+        now: Instant,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
@@ -534,6 +603,8 @@ impl IkeSa {
             return Err(Error::InvalidSyntax("IKE_AUTH response not expected"));
         };
         let plain = self.decrypt(msg)?;
+        self.heard(now);
+        self.next_message_id = 2;
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
         let payloads = wire::parse_inner(first, &plain)?;
         self.pending = None;
@@ -605,7 +676,7 @@ impl IkeSa {
 
     /// Derives a CHILD_SA's keys and reports it.
     fn install_child(
-        &self,
+        &mut self,
         c: ChildOffer,
         local_ts: Vec<TrafficSelector>,
         remote_ts: Vec<TrafficSelector>,
@@ -619,6 +690,7 @@ impl IkeSa {
             Role::Initiator => (keys.responder_to_initiator(), keys.initiator_to_responder()),
             Role::Responder => (keys.initiator_to_responder(), keys.responder_to_initiator()),
         };
+        self.children.push((c.spi, c.peer_spi));
         out.event(Event::ChildSaEstablished(ChildSa {
             ike_sa: self.id,
             inbound_spi: c.spi,
@@ -632,6 +704,105 @@ impl IkeSa {
             outbound_keymat: outbound.clone(),
         }));
         Ok(())
+    }
+
+    /// Responder side of INFORMATIONAL (section 1.4): liveness checks are
+    /// answered empty; Deletes of CHILD_SAs are answered with the Deletes
+    /// of their partners; a Delete of the IKE SA ends it with its children.
+    fn respond_informational<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: Instant,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let plain = self.decrypt(msg)?;
+        self.heard(now);
+        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
+        let payloads = wire::parse_inner(first, &plain)?;
+        let mut delete_ike = false;
+        let mut ours = Vec::new();
+        for p in &payloads {
+            let Payload::Delete(d) = p else { continue };
+            match d.protocol {
+                ProtocolId::IKE => delete_ike = true,
+                ProtocolId::ESP => {
+                    for spi in d.child_spis() {
+                        if let Some(i) = self.children.iter().position(|c| c.1 == spi) {
+                            let (inbound, outbound) = self.children.remove(i);
+                            ours.push(inbound);
+                            out.event(Event::ChildSaDeleted {
+                                sa: self.id,
+                                inbound_spi: inbound,
+                                outbound_spi: outbound,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let reply: Vec<Payload<'_>> = if delete_ike || ours.is_empty() {
+            Vec::new()
+        } else {
+            vec![Payload::Delete(Delete::child(ProtocolId::ESP, ours))]
+        };
+        let bytes = self.encrypt(rng, ExchangeType::INFORMATIONAL, true, msg.header.message_id, &reply)?;
+        self.answer(msg.header.message_id, bytes, out);
+        if delete_ike {
+            self.delete_local(None, out);
+        }
+        Ok(())
+    }
+
+    /// Sends an INFORMATIONAL request (window size 1: only when nothing is
+    /// outstanding).
+    pub(crate) fn send_informational<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        payloads: &[Payload<'_>],
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        if self.pending.is_some() {
+            return Err(Error::Busy);
+        }
+        if !matches!(self.state, State::Established) {
+            return Err(Error::InvalidSyntax("INFORMATIONAL before the IKE SA is established"));
+        }
+        let bytes = self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, payloads)?;
+        self.send_request(config, now, bytes, out);
+        Ok(())
+    }
+
+    /// Asks the peer to delete the IKE SA (and so its CHILD_SAs); the SA
+    /// ends when the answer arrives or the peer is found dead.
+    pub(crate) fn delete<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let d = [Payload::Delete(Delete { protocol: ProtocolId::IKE, spi_size: 0, spis: Vec::new() })];
+        self.send_informational(config, rng, now, &d, out)?;
+        self.deleting = true;
+        Ok(())
+    }
+
+    /// Ends the SA here: its CHILD_SAs first, then the IKE SA itself.
+    fn delete_local(&mut self, error: Option<Error>, out: &mut Output) {
+        for (inbound, outbound) in self.children.drain(..) {
+            out.event(Event::ChildSaDeleted { sa: self.id, inbound_spi: inbound, outbound_spi: outbound });
+        }
+        self.state = State::Deleted;
+        self.pending = None;
+        out.event(Event::IkeSaDeleted { sa: self.id, error });
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = self.last_heard.max(now);
     }
 
     /// Our AUTH payload data over `id_body` (section 2.15).

@@ -31,12 +31,15 @@ fn config(
         local_ts: vec![local],
         remote_ts: vec![remote],
     };
-    IkeConfig::new(
+    let mut c = IkeConfig::new(
         parse_proposals(ProposalKind::Ike, ike).expect("IKE proposal"),
         Identity::fqdn(id),
         SecretBytes::from_slice(psk.as_bytes()),
         child,
-    )
+    );
+    // The harness runs timers until quiet: liveness checks would never be.
+    c.dpd_delay = None;
+    c
 }
 
 fn client_net() -> TrafficSelector {
@@ -117,8 +120,8 @@ impl Net {
                 match next {
                     Some(t) if t > self.now => {
                         self.now = t;
-                        self.i.handle_timeout(self.now);
-                        self.r.handle_timeout(self.now);
+                        self.i.handle_timeout(self.now, &mut self.rng);
+                        self.r.handle_timeout(self.now, &mut self.rng);
                     }
                     _ => return,
                 }
@@ -317,4 +320,86 @@ fn gives_up_after_the_last_retransmission() {
     assert_eq!(failure(&n.i_events), Some(&Error::Timeout));
     // 4 s doubling five times: 4 + 8 + 16 + 32 + 64 + 128 s.
     assert!(n.now.duration_since(start) >= Duration::from_secs(252));
+}
+
+fn deleted(events: &[Event]) -> Vec<Option<Error>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeSaDeleted { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn child_deletes(events: &[Event]) -> usize {
+    events.iter().filter(|e| matches!(e, Event::ChildSaDeleted { .. })).count()
+}
+
+#[test]
+fn deletes_the_ike_sa_and_its_children_from_either_side() {
+    for responder_deletes in [false, true] {
+        let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+        let mut n = Net::new(ic, rc, 12);
+        n.run(&mut |_, _| true);
+        let (i_sa, r_sa) =
+            (n.i.sa_ids().next().expect("initiator SA"), n.r.sa_ids().next().expect("responder SA"));
+        if responder_deletes {
+            n.r.delete(n.now, &mut n.rng, r_sa).expect("delete");
+        } else {
+            n.i.delete(n.now, &mut n.rng, i_sa).expect("delete");
+        }
+        n.run(&mut |_, _| true);
+        assert_eq!(deleted(&n.i_events), vec![None], "initiator, responder_deletes={responder_deletes}");
+        assert_eq!(deleted(&n.r_events), vec![None], "responder, responder_deletes={responder_deletes}");
+        assert_eq!((child_deletes(&n.i_events), child_deletes(&n.r_events)), (1, 1));
+        assert_eq!((n.i.sa_ids().count(), n.r.sa_ids().count()), (0, 0), "both endpoints forgot the SA");
+        assert_eq!(n.i.delete(n.now, &mut n.rng, i_sa), Err(Error::UnknownSa));
+    }
+}
+
+#[test]
+fn checks_liveness_after_silence_and_detects_a_dead_peer() {
+    let (mut ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    ic.dpd_delay = Some(Duration::from_secs(10));
+    let mut n = Net::new(ic, rc, 13);
+    n.run(&mut |_, _| true);
+    let established_at = n.now;
+    // A live peer answers the liveness checks: advance through a few.
+    let mut checks = 0;
+    for _ in 0..3 {
+        let due = n.i.poll_timeout().expect("a DPD deadline");
+        assert_eq!(due, n.now + Duration::from_secs(10));
+        n.now = due;
+        n.i.handle_timeout(n.now, &mut n.rng);
+        while let Some(t) = n.i.poll_transmit() {
+            checks += 1;
+            n.r.handle_datagram(n.now, &mut n.rng, t.remote, t.local, &t.data).expect("responder answers");
+        }
+        while let Some(t) = n.r.poll_transmit() {
+            n.i.handle_datagram(n.now, &mut n.rng, t.remote, t.local, &t.data).expect("initiator accepts");
+        }
+    }
+    assert_eq!(checks, 3);
+    assert!(deleted(&n.i_events).is_empty());
+    // Then the peer dies: retransmissions run out and the SA goes.
+    n.run(&mut |_, t| t.remote != R_ADDR);
+    while let Some(e) = n.i.poll_event() {
+        n.i_events.push(e);
+    }
+    assert_eq!(deleted(&n.i_events), vec![Some(Error::Timeout)]);
+    assert_eq!(child_deletes(&n.i_events), 1);
+    assert!(n.now > established_at + Duration::from_secs(30 + 252));
+}
+
+#[test]
+fn refuses_a_second_request_while_one_is_outstanding() {
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 14);
+    n.run(&mut |_, _| true);
+    let sa = n.i.sa_ids().next().expect("initiator SA");
+    n.i.check_liveness(n.now, &mut n.rng, sa).expect("first request");
+    assert_eq!(n.i.check_liveness(n.now, &mut n.rng, sa), Err(Error::Busy));
+    n.run(&mut |_, _| true);
+    n.i.check_liveness(n.now, &mut n.rng, sa).expect("window free again after the answer");
 }

@@ -132,7 +132,9 @@ impl Endpoint {
             if let Some(spi) = self.by_initiator.get(&(h.spi_i, remote)).copied() {
                 // A retransmitted IKE_SA_INIT request.
                 return match self.sas.get_mut(&spi) {
-                    Some(sa) => sa.handle(&self.config, rng, now, &mut |_| 0, &msg, &mut self.out),
+                    Some(sa) => {
+                        sa.handle(&self.config, rng, now, &mut |_| 0, (local, remote), &msg, &mut self.out)
+                    }
                     None => Ok(()),
                 };
             }
@@ -155,7 +157,7 @@ impl Endpoint {
                 break spi;
             }
         };
-        let r = sa.handle(&self.config, rng, now, &mut alloc, &msg, &mut self.out);
+        let r = sa.handle(&self.config, rng, now, &mut alloc, (local, remote), &msg, &mut self.out);
         self.reap();
         r
     }

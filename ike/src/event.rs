@@ -25,6 +25,8 @@ pub enum Event {
         spi_r: u64,
         /// The peer's address.
         remote: SocketAddr,
+        /// What NAT detection found.
+        nat: NatState,
     },
     /// A CHILD_SA was negotiated: install it in the data path.
     ChildSaEstablished(ChildSa),
@@ -62,10 +64,33 @@ pub enum Event {
     },
 }
 
+/// What NAT detection found (RFC 7296 section 2.23).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NatState {
+    /// Our address is translated on the way to the peer.
+    pub local_behind_nat: bool,
+    /// The peer's address is translated on the way to us.
+    pub remote_behind_nat: bool,
+}
+
+impl NatState {
+    /// Whether any NAT is in the path: IKE then uses port 4500 and ESP is
+    /// UDP-encapsulated (RFC 3948).
+    pub fn detected(&self) -> bool {
+        self.local_behind_nat || self.remote_behind_nat
+    }
+}
+
 /// A negotiated ESP CHILD_SA pair.
 pub struct ChildSa {
     /// The IKE SA it belongs to.
     pub ike_sa: IkeSaId,
+    /// Our address and port (the UDP-encapsulation source when `udp_encap`).
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// ESP travels in UDP (RFC 3948) between `local` and `remote`.
+    pub udp_encap: bool,
     /// The SPI we receive with (we chose it).
     pub inbound_spi: u32,
     /// The SPI we send with (the peer chose it).
@@ -106,6 +131,7 @@ impl core::fmt::Debug for ChildSa {
             .field("encr", &self.encr)
             .field("integ", &self.integ)
             .field("esn", &self.esn)
+            .field("udp_encap", &self.udp_encap)
             .field("local_ts", &self.local_ts)
             .field("remote_ts", &self.remote_ts)
             .finish_non_exhaustive()

@@ -10,10 +10,10 @@
 
 use crate::auth::{initiator_signed_octets, psk_auth, responder_signed_octets, verify_psk_auth};
 use crate::config::IkeConfig;
-use crate::event::{ChildSa, Event, IkeSaId};
+use crate::event::{ChildSa, Event, IkeSaId, NatState};
 use crate::keys::{IkeKeys, child_sa_keys, skeyseed};
 use crate::narrow::{covers, narrow};
-use crate::natd::nat_detection_hash;
+use crate::natd::{nat_detection_hash, nat_detection_matches};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
 use crate::wire::{
@@ -102,6 +102,10 @@ pub(crate) struct IkeSa {
     last_heard: Instant,
     /// We asked the peer to delete the IKE SA.
     deleting: bool,
+    /// What NAT detection found in IKE_SA_INIT.
+    nat: NatState,
+    /// The (local, remote) path of the message being handled.
+    arrived_on: (SocketAddr, SocketAddr),
 }
 
 impl IkeSa {
@@ -140,6 +144,8 @@ impl IkeSa {
             children: Vec::new(),
             last_heard: now,
             deleting: false,
+            nat: NatState::default(),
+            arrived_on: (local, remote),
         };
         sa.send_init(config, rng, now, group, None, out)?;
         Ok(sa)
@@ -258,6 +264,8 @@ impl IkeSa {
             children: Vec::new(),
             last_heard: now,
             deleting: false,
+            nat: detect_nat(msg, h.spi_i, 0, local, remote),
+            arrived_on: (local, remote),
         }))
     }
 
@@ -317,16 +325,19 @@ impl IkeSa {
     }
 
     /// Handles a message for this SA (the endpoint matched its SPIs).
+    #[allow(clippy::too_many_arguments)] // a datagram, its path, and the context
     pub(crate) fn handle<R: CryptoRng + ?Sized>(
         &mut self,
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
         spis: &mut dyn FnMut(&mut R) -> u32,
+        path: (SocketAddr, SocketAddr),
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
         let h = msg.header;
+        self.arrived_on = path;
         if h.flags.response() {
             let Some(p) = &self.pending else { return Ok(()) };
             if p.message_id != h.message_id {
@@ -457,6 +468,16 @@ impl IkeSa {
         self.spi_r = msg.header.spi_r;
         self.nr = nr.to_vec();
         self.msg2 = msg.bytes().to_vec();
+        self.nat = detect_nat(msg, self.spi_i, self.spi_r, self.local, self.remote);
+        if self.nat.detected() {
+            // Section 2.23: behind a NAT, IKE moves to port 4500 (with the
+            // non-ESP marker, which the driver adds on that port).
+            for a in [&mut self.local, &mut self.remote] {
+                if a.port() == IKE_PORT {
+                    a.set_port(NAT_T_PORT);
+                }
+            }
+        }
         self.crypto =
             Some(derive(prf, &chosen, &self.ni, nr, self.spi_i, self.spi_r, g_ir.expose(), self.role)?);
         self.pending = None;
@@ -553,6 +574,7 @@ impl IkeSa {
             spi_i: self.spi_i,
             spi_r: self.spi_r,
             remote: self.remote,
+            nat: self.nat,
         });
         if let Ok((sa, local_ts, remote_ts)) = child {
             self.install_child(sa, local_ts, remote_ts, out)?;
@@ -644,6 +666,7 @@ impl IkeSa {
             spi_i: self.spi_i,
             spi_r: self.spi_r,
             remote: self.remote,
+            nat: self.nat,
         });
 
         let (Some(sa_p), Some(tsi), Some(tsr)) = (sa_p, tsi, tsr) else {
@@ -693,6 +716,9 @@ impl IkeSa {
         self.children.push((c.spi, c.peer_spi));
         out.event(Event::ChildSaEstablished(ChildSa {
             ike_sa: self.id,
+            local: self.local,
+            remote: self.remote,
+            udp_encap: self.nat.detected(),
             inbound_spi: c.spi,
             outbound_spi: c.peer_spi,
             encr: c.selected.encr,
@@ -801,8 +827,14 @@ impl IkeSa {
         out.event(Event::IkeSaDeleted { sa: self.id, error });
     }
 
+    /// Records an authentic message from the peer. Behind a NAT, answers
+    /// and requests follow the path it came on (section 2.23), so a NAT
+    /// that rebinds the peer's port does not cut the SA off.
     fn heard(&mut self, now: Instant) {
         self.last_heard = self.last_heard.max(now);
+        if self.nat.detected() && self.arrived_on.1.port() != 0 {
+            (self.local, self.remote) = self.arrived_on;
+        }
     }
 
     /// Our AUTH payload data over `id_body` (section 2.15).
@@ -872,6 +904,31 @@ impl IkeSa {
     fn fail(&mut self, error: Error, out: &mut Output) {
         self.state = State::Failed;
         out.event(Event::IkeSaFailed { sa: self.id, error });
+    }
+}
+
+/// IKE's own port, and the one it moves to behind a NAT.
+const IKE_PORT: u16 = 500;
+const NAT_T_PORT: u16 = 4500;
+
+/// Compares an IKE_SA_INIT message's NAT detection hashes with the path it
+/// came on (section 2.23). A peer that sends none gets no NAT traversal.
+fn detect_nat(msg: &Message<'_>, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> NatState {
+    let (spi_i, spi_r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
+    let (mut src, mut dst) = (Vec::new(), Vec::new());
+    for p in &msg.payloads {
+        match p {
+            Payload::Notify(n) if n.ty == NotifyType::NAT_DETECTION_SOURCE_IP => src.push(n.data),
+            Payload::Notify(n) if n.ty == NotifyType::NAT_DETECTION_DESTINATION_IP => dst.push(n.data),
+            _ => {}
+        }
+    }
+    if src.is_empty() || dst.is_empty() {
+        return NatState::default();
+    }
+    NatState {
+        remote_behind_nat: !src.iter().any(|d| nat_detection_matches(d, &spi_i, &spi_r, remote)),
+        local_behind_nat: !dst.iter().any(|d| nat_detection_matches(d, &spi_i, &spi_r, local)),
     }
 }
 

@@ -38,4 +38,4 @@ pub mod wire;
 pub use config::{ChildConfig, Identity, IkeConfig};
 pub use endpoint::{Endpoint, RandomSpis, SpiAllocator, Transmit};
 pub use error::Error;
-pub use event::{ChildSa, Event, IkeSaId};
+pub use event::{ChildSa, Event, IkeSaId, NatState};

@@ -403,3 +403,52 @@ fn refuses_a_second_request_while_one_is_outstanding() {
     n.run(&mut |_, _| true);
     n.i.check_liveness(n.now, &mut n.rng, sa).expect("window free again after the answer");
 }
+
+#[test]
+fn detects_a_nat_and_floats_to_port_4500() {
+    // The initiator sits at 10.0.0.5 behind a NAT that maps it to
+    // 203.0.113.7, port 500 -> 40000 and port 4500 -> 40001.
+    let private = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)), port);
+    let public = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), port);
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut rng = ChaCha20Rng::from_seed([15; 32]);
+    let now = origin();
+    let (mut i, mut r) = (Endpoint::new(ic), Endpoint::new(rc));
+    i.initiate(now, &mut rng, private(500), R_ADDR).expect("initiate");
+    let mut ports_used = Vec::new();
+    for _ in 0..10 {
+        while let Some(t) = i.poll_transmit() {
+            ports_used.push((t.local.port(), t.remote.port()));
+            let mapped = public(if t.local.port() == 500 { 40000 } else { 40001 });
+            let _ = r.handle_datagram(now, &mut rng, t.remote, mapped, &t.data);
+        }
+        while let Some(t) = r.poll_transmit() {
+            let back = private(if t.remote.port() == 40000 { 500 } else { 4500 });
+            let _ = i.handle_datagram(now, &mut rng, back, t.local, &t.data);
+        }
+    }
+    assert_eq!(ports_used, vec![(500, 500), (4500, 4500)], "IKE_AUTH moved to 4500");
+    let i_events: Vec<Event> = std::iter::from_fn(|| i.poll_event()).collect();
+    let r_events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    let nat_of = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::IkeSaEstablished { nat, .. } => Some(*nat),
+            _ => None,
+        })
+    };
+    let (ni, nr) = (nat_of(&i_events).expect("initiator up"), nat_of(&r_events).expect("responder up"));
+    assert!(ni.local_behind_nat && !ni.remote_behind_nat, "{ni:?}");
+    assert!(nr.remote_behind_nat && !nr.local_behind_nat, "{nr:?}");
+    let (ci, cr) = (children(&i_events)[0], children(&r_events)[0]);
+    assert!(ci.udp_encap && cr.udp_encap);
+    assert_eq!((ci.local, ci.remote), (private(4500), SocketAddr::new(R_ADDR.ip(), 4500)));
+    assert_eq!((cr.local, cr.remote), (SocketAddr::new(R_ADDR.ip(), 4500), public(40001)));
+
+    // Without a NAT nothing moves and ESP is not encapsulated.
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 16);
+    n.run(&mut |_, _| true);
+    let ci = children(&n.i_events)[0];
+    assert!(!ci.udp_encap);
+    assert_eq!(ci.remote, R_ADDR);
+}

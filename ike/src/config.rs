@@ -65,6 +65,11 @@ pub struct IkeConfig {
     /// Send a liveness check when the peer has been silent this long
     /// (RFC 7296 section 2.4); `None` disables it.
     pub dpd_delay: Option<Duration>,
+    /// Half-open responder SAs from which new IKE_SA_INIT requests must
+    /// carry a COOKIE (RFC 7296 section 2.6).
+    pub cookie_threshold: usize,
+    /// How long a responder waits for IKE_AUTH after IKE_SA_INIT.
+    pub half_open_timeout: Duration,
 }
 
 impl IkeConfig {
@@ -80,6 +85,8 @@ impl IkeConfig {
             retransmit_timeout: Duration::from_secs(4),
             retransmit_tries: 5,
             dpd_delay: Some(Duration::from_secs(30)),
+            cookie_threshold: 64,
+            half_open_timeout: Duration::from_secs(30),
         }
     }
 }

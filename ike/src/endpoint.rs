@@ -11,7 +11,15 @@ use crate::Error;
 use crate::config::IkeConfig;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
-use crate::wire::{ExchangeType, Message};
+use crate::wire::{
+    ExchangeType, Flags, Header, Message, MessageBuilder, Notify, NotifyType, Payload, PayloadType,
+};
+use core::net::IpAddr;
+use tandem_crypto::hash::sha256;
+use tandem_crypto::secret::ct_eq;
+
+/// First octet of Tandem's cookies: the version of the secret (one so far).
+const COOKIE_VERSION: u8 = 1;
 use core::net::SocketAddr;
 use rand_core::CryptoRng;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -75,6 +83,10 @@ pub struct Endpoint {
     /// IKE_SA_INIT request finds its SA.
     by_initiator: HashMap<(u64, SocketAddr), u64>,
     child_spis: HashSet<u32>,
+    /// Responder SAs waiting for IKE_AUTH.
+    half_open: HashSet<u64>,
+    /// Keys the COOKIE hash; drawn on first use.
+    cookie_secret: Option<[u8; 32]>,
     out: Output,
 }
 
@@ -92,6 +104,8 @@ impl Endpoint {
             sas: HashMap::new(),
             by_initiator: HashMap::new(),
             child_spis: HashSet::new(),
+            half_open: HashSet::new(),
+            cookie_secret: None,
             out: Output::default(),
         }
     }
@@ -138,11 +152,17 @@ impl Endpoint {
                     None => Ok(()),
                 };
             }
+            if self.half_open.len() >= self.config.cookie_threshold
+                && !self.cookie_ok(rng, &msg, (local, remote))?
+            {
+                return Ok(());
+            }
             let spi_r = self.new_ike_spi(rng);
             if let Some(sa) =
                 IkeSa::respond(&self.config, rng, now, spi_r, local, remote, &msg, &mut self.out)?
             {
                 self.by_initiator.insert((h.spi_i, remote), spi_r);
+                self.half_open.insert(spi_r);
                 self.sas.insert(spi_r, sa);
             }
             return Ok(());
@@ -158,6 +178,9 @@ impl Endpoint {
             }
         };
         let r = sa.handle(&self.config, rng, now, &mut alloc, (local, remote), &msg, &mut self.out);
+        if !sa.is_half_open() {
+            self.half_open.remove(&ours);
+        }
         self.reap();
         r
     }
@@ -168,6 +191,7 @@ impl Endpoint {
         for sa in self.sas.values_mut() {
             sa.handle_timeout(&self.config, rng, now, &mut self.out);
         }
+        self.half_open.retain(|spi| self.sas.get(spi).is_some_and(IkeSa::is_half_open));
         self.reap();
     }
 
@@ -200,10 +224,60 @@ impl Endpoint {
         s.delete(&self.config, rng, now, &mut self.out)
     }
 
+    /// Under load, an IKE_SA_INIT request must start with the COOKIE this
+    /// endpoint computes from its nonce, the peer's address and SPI and a
+    /// secret (RFC 7296 section 2.6); otherwise the COOKIE is sent back
+    /// without keeping any state, and `false` returned.
+    fn cookie_ok<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        msg: &Message<'_>,
+        (local, remote): (SocketAddr, SocketAddr),
+    ) -> Result<bool, Error> {
+        let secret = *self.cookie_secret.get_or_insert_with(|| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        });
+        let nonce = msg.payloads.iter().find_map(|p| match p {
+            Payload::Nonce(n) => Some(n.data),
+            _ => None,
+        });
+        let ip = match remote.ip() {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let h = msg.header;
+        let mut cookie = vec![COOKIE_VERSION];
+        cookie.extend_from_slice(&sha256(&[nonce.unwrap_or_default(), &ip, &h.spi_i.to_be_bytes(), &secret]));
+        let offered = match msg.payloads.first() {
+            Some(Payload::Notify(n)) if n.ty == NotifyType::COOKIE => n.data,
+            _ => &[],
+        };
+        if ct_eq(offered, &cookie) {
+            return Ok(true);
+        }
+        let reply = MessageBuilder::new(Header {
+            spi_i: h.spi_i,
+            spi_r: 0,
+            next_payload: PayloadType::NONE,
+            minor_version: 0,
+            exchange_type: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+            length: 0,
+        })
+        .payload(Payload::Notify(Notify::new(NotifyType::COOKIE, &cookie)))
+        .build()?;
+        self.out.transmit(local, remote, reply);
+        Ok(false)
+    }
+
     /// Drops deleted SAs and their bookkeeping.
     fn reap(&mut self) {
         let gone: Vec<u64> = self.sas.iter().filter(|(_, sa)| sa.is_deleted()).map(|(k, _)| *k).collect();
         for spi in gone {
+            self.half_open.remove(&spi);
             self.sas.remove(&spi);
             self.by_initiator.retain(|_, v| *v != spi);
         }

@@ -274,9 +274,14 @@ impl IkeSa {
         self.id
     }
 
-    /// Whether the SA is deleted and can be dropped.
+    /// Whether the SA is a responder's, between IKE_SA_INIT and IKE_AUTH.
+    pub(crate) fn is_half_open(&self) -> bool {
+        matches!(self.state, State::InitReplied)
+    }
+
+    /// Whether the SA is deleted or failed and can be dropped.
     pub(crate) fn is_deleted(&self) -> bool {
-        matches!(self.state, State::Deleted)
+        matches!(self.state, State::Deleted | State::Failed)
     }
 
     /// The next retransmission or liveness-check deadline.
@@ -284,6 +289,7 @@ impl IkeSa {
         match (&self.pending, &self.state, config.dpd_delay) {
             (Some(p), ..) => Some(p.deadline),
             (None, State::Established, Some(dpd)) => Some(self.last_heard + dpd),
+            (None, State::InitReplied, _) => Some(self.last_heard + config.half_open_timeout),
             _ => None,
         }
     }
@@ -298,6 +304,11 @@ impl IkeSa {
         now: Instant,
         out: &mut Output,
     ) {
+        if matches!(self.state, State::InitReplied) && now >= self.last_heard + config.half_open_timeout {
+            // IKE_AUTH never came: forget the half-open SA.
+            self.fail(Error::Timeout, out);
+            return;
+        }
         let Some(p) = self.pending.as_mut() else {
             let due = config.dpd_delay.is_some_and(|d| now >= self.last_heard + d);
             if due && matches!(self.state, State::Established) {

@@ -452,3 +452,41 @@ fn detects_a_nat_and_floats_to_port_4500() {
     assert!(!ci.udp_encap);
     assert_eq!(ci.remote, R_ADDR);
 }
+
+#[test]
+fn demands_a_cookie_under_load_and_keeps_no_state_until_it_returns() {
+    let (ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    rc.cookie_threshold = 0; // always under load
+    let mut n = Net::new(ic, rc, 17);
+    // The first request gets only a COOKIE back.
+    let first = n.i.poll_transmit().expect("IKE_SA_INIT request");
+    n.r.handle_datagram(n.now, &mut n.rng, first.remote, first.local, &first.data).expect("handled");
+    assert_eq!(n.r.sa_ids().count(), 0, "no state for a request without a cookie");
+    let answer = n.r.poll_transmit().expect("COOKIE answer");
+    let msg = tandem_ike::wire::Message::parse(&answer.data).expect("valid message");
+    assert!(matches!(
+        msg.payloads.as_slice(),
+        [tandem_ike::wire::Payload::Notify(n)] if n.ty == tandem_ike::wire::NotifyType::COOKIE
+    ));
+    // A replay of the cookie-less request still gets no state.
+    n.r.handle_datagram(n.now, &mut n.rng, first.remote, first.local, &first.data).expect("handled");
+    assert_eq!(n.r.sa_ids().count(), 0);
+    let _ = n.r.poll_transmit();
+    // The initiator retries with the cookie and the SA comes up.
+    n.i.handle_datagram(n.now, &mut n.rng, answer.remote, answer.local, &answer.data).expect("cookie taken");
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+}
+
+#[test]
+fn forgets_half_open_sas_when_ike_auth_never_comes() {
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let half_open = rc.half_open_timeout;
+    let mut n = Net::new(ic, rc, 18);
+    let start = n.now;
+    // Every IKE_AUTH request is lost.
+    n.run(&mut |_, t| t.data.get(18) != Some(&35));
+    assert_eq!(n.r.sa_ids().count(), 0, "half-open SA dropped");
+    assert!(matches!(failure(&n.r_events), Some(Error::Timeout)));
+    assert!(n.now >= start + half_open);
+}

@@ -18,9 +18,14 @@ fn write(target: &str, name: &str, data: &[u8]) {
 }
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    if dir.exists() {
-        fs::remove_dir_all(&dir).expect("clear old seeds");
+    // Clear only the targets written here; other targets' seeds (such as
+    // ike_message's) are kept.
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+    for target in ["esp_receive", "esp_roundtrip", "ip_header", "kex_peer_value", "proposal"] {
+        let dir = seeds.join(target);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).expect("clear old seeds");
+        }
     }
 
     // esp_receive: one packet per fixture SA and framing, plus IKE and a

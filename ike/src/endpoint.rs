@@ -59,18 +59,55 @@ pub struct Transmit {
 }
 
 /// What SAs produce while handling input.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Output {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// IKE SAs born of a rekey, for the endpoint to adopt.
+    spawned: Vec<IkeSa>,
 }
 
 impl Output {
+    pub(crate) fn spawn(&mut self, sa: IkeSa) {
+        self.spawned.push(sa);
+    }
+
     pub(crate) fn transmit(&mut self, local: SocketAddr, remote: SocketAddr, data: Vec<u8>) {
         self.transmits.push_back(Transmit { local, remote, data });
     }
     pub(crate) fn event(&mut self, e: Event) {
         self.events.push_back(e);
+    }
+}
+
+/// Hands out unused SPIs to an SA while the endpoint lends it out.
+pub(crate) struct Allocator<'a> {
+    spis: &'a mut dyn SpiAllocator,
+    child_spis: &'a mut HashSet<u32>,
+    ike_spis: &'a HashMap<u64, IkeSa>,
+    /// The SPI of the SA being handled, out of the map meanwhile.
+    lent: u64,
+}
+
+impl Allocator<'_> {
+    /// A fresh inbound ESP SPI.
+    pub(crate) fn child_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u32 {
+        loop {
+            let spi = self.spis.child_spi(rng.next_u32());
+            if self.child_spis.insert(spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// A fresh IKE SPI of ours.
+    pub(crate) fn ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u64 {
+        loop {
+            let spi = self.spis.ike_spi(rng.next_u64());
+            if spi != 0 && spi != self.lent && !self.ike_spis.contains_key(&spi) {
+                return spi;
+            }
+        }
     }
 }
 
@@ -145,12 +182,9 @@ impl Endpoint {
             }
             if let Some(spi) = self.by_initiator.get(&(h.spi_i, remote)).copied() {
                 // A retransmitted IKE_SA_INIT request.
-                return match self.sas.get_mut(&spi) {
-                    Some(sa) => {
-                        sa.handle(&self.config, rng, now, &mut |_| 0, (local, remote), &msg, &mut self.out)
-                    }
-                    None => Ok(()),
-                };
+                return self.with_sa(spi, |sa, config, alloc, out| {
+                    sa.handle(config, rng, now, alloc, (local, remote), &msg, out)
+                });
             }
             if self.half_open.len() >= self.config.cookie_threshold
                 && !self.cookie_ok(rng, &msg, (local, remote))?
@@ -167,19 +201,35 @@ impl Endpoint {
             }
             return Ok(());
         }
-        let Some(sa) = self.sas.get_mut(&ours) else {
+        if !self.sas.contains_key(&ours) {
             return Err(Error::InvalidSyntax("unknown IKE SPI"));
+        }
+        self.with_sa(ours, |sa, config, alloc, out| {
+            sa.handle(config, rng, now, alloc, (local, remote), &msg, out)
+        })
+    }
+
+    /// Lends the SA with SPI `spi` out of the map to `f`, with an SPI
+    /// allocator, then puts it back and adopts any SA it spawned.
+    fn with_sa<T>(
+        &mut self,
+        spi: u64,
+        f: impl FnOnce(&mut IkeSa, &IkeConfig, &mut Allocator<'_>, &mut Output) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut sa = self.sas.remove(&spi).ok_or(Error::UnknownSa)?;
+        let mut alloc = Allocator {
+            spis: self.spis.as_mut(),
+            child_spis: &mut self.child_spis,
+            ike_spis: &self.sas,
+            lent: spi,
         };
-        let (spis, child_spis) = (&mut self.spis, &mut self.child_spis);
-        let mut alloc = |rng: &mut R| loop {
-            let spi = spis.child_spi(rng.next_u32());
-            if child_spis.insert(spi) {
-                break spi;
-            }
-        };
-        let r = sa.handle(&self.config, rng, now, &mut alloc, (local, remote), &msg, &mut self.out);
+        let r = f(&mut sa, &self.config, &mut alloc, &mut self.out);
         if !sa.is_half_open() {
-            self.half_open.remove(&ours);
+            self.half_open.remove(&spi);
+        }
+        self.sas.insert(spi, sa);
+        for new in self.out.spawned.drain(..) {
+            self.sas.insert(new.id().0, new);
         }
         self.reap();
         r
@@ -210,6 +260,30 @@ impl Endpoint {
     ) -> Result<(), Error> {
         let s = self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?;
         s.send_informational(&self.config, rng, now, &[], &mut self.out)
+    }
+
+    /// Rekeys IKE SA `sa` (RFC 7296 section 2.18): [`Event::IkeSaRekeyed`]
+    /// follows, then the old IKE SA is deleted.
+    pub fn rekey_ike<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+    ) -> Result<(), Error> {
+        self.with_sa(sa.0, |s, config, alloc, out| s.rekey_ike(config, rng, now, alloc, out))
+    }
+
+    /// Rekeys the CHILD_SA with inbound SPI `inbound_spi` of IKE SA `sa`
+    /// (RFC 7296 section 1.3.3): [`Event::ChildSaRekeyed`] follows, then
+    /// the old pair is deleted.
+    pub fn rekey_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+        inbound_spi: u32,
+    ) -> Result<(), Error> {
+        self.with_sa(sa.0, |s, config, alloc, out| s.rekey_child(config, rng, now, alloc, inbound_spi, out))
     }
 
     /// Deletes an established IKE SA and its CHILD_SAs (RFC 7296 section

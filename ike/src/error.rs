@@ -50,6 +50,9 @@ pub enum Error {
     /// The IKE SA is not known to the endpoint.
     #[error("no such IKE SA")]
     UnknownSa,
+    /// The CHILD_SA is not known to its IKE SA.
+    #[error("no such CHILD_SA")]
+    UnknownChild,
     /// A request went unanswered through every retransmission.
     #[error("no answer after all retransmissions")]
     Timeout,

@@ -37,6 +37,26 @@ pub enum Event {
         /// Why.
         error: Error,
     },
+    /// A CHILD_SA was rekeyed: install `new` beside the old pair, which is
+    /// deleted (with [`Event::ChildSaDeleted`]) once the exchange is done.
+    ChildSaRekeyed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// The old pair's inbound SPI.
+        old_inbound_spi: u32,
+        /// The old pair's outbound SPI.
+        old_outbound_spi: u32,
+        /// The new pair.
+        new: ChildSa,
+    },
+    /// The IKE SA was rekeyed (section 2.18): its CHILD_SAs now belong to
+    /// `new`; the old one is deleted next.
+    IkeSaRekeyed {
+        /// The old IKE SA.
+        old: IkeSaId,
+        /// The new IKE SA.
+        new: IkeSaId,
+    },
     /// A CHILD_SA ended (deleted by either side, or with its IKE SA):
     /// remove it from the data path.
     ChildSaDeleted {

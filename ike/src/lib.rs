@@ -13,6 +13,7 @@
 //! - [`narrow`]: traffic selector narrowing (section 2.9).
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication
 //!   (section 2.15).
+//! - [`rules`]: which payloads each exchange's messages carry, how many, and where.
 //!
 //! - [`endpoint`]: the engine. An [`Endpoint`] runs IKE_SA_INIT and
 //!   IKE_AUTH (PSK, first CHILD_SA) as initiator and responder, with
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod narrow;
 pub mod natd;
 pub mod protect;
+pub mod rules;
 pub mod select;
 pub mod wire;
 

@@ -490,3 +490,120 @@ fn forgets_half_open_sas_when_ike_auth_never_comes() {
     assert!(matches!(failure(&n.r_events), Some(Error::Timeout)));
     assert!(n.now >= start + half_open);
 }
+
+/// One ChildSaRekeyed event: old inbound and outbound SPIs, new inbound
+/// and outbound SPIs, new inbound and outbound KEYMAT.
+type Rekey = (u32, u32, u32, u32, Vec<u8>, Vec<u8>);
+
+/// The ChildSaRekeyed events.
+fn rekeys(events: &[Event]) -> Vec<Rekey> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaRekeyed { old_inbound_spi, old_outbound_spi, new, .. } => Some((
+                *old_inbound_spi,
+                *old_outbound_spi,
+                new.inbound_spi,
+                new.outbound_spi,
+                new.dangerous_inbound_keymat().to_vec(),
+                new.dangerous_outbound_keymat().to_vec(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rekeys_the_child_sa_from_either_side_with_and_without_pfs() {
+    for (esp, gateway_rekeys) in [
+        ("aes256gcm16", false),
+        ("aes256gcm16", true),
+        ("aes128gcm16-x25519", false),
+        ("aes128-sha256-ecp256", true),
+    ] {
+        let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", esp);
+        let mut n = Net::new(ic, rc, 19);
+        n.run(&mut |_, _| true);
+        let (first_i, first_r) = (children(&n.i_events)[0], children(&n.r_events)[0]);
+        let (old_i, old_r) =
+            ((first_i.inbound_spi, first_i.outbound_spi), (first_r.inbound_spi, first_r.outbound_spi));
+        let old_key = first_i.dangerous_inbound_keymat().to_vec();
+        if gateway_rekeys {
+            let sa = n.r.sa_ids().next().expect("responder SA");
+            n.r.rekey_child(n.now, &mut n.rng, sa, old_r.0).expect("rekey");
+        } else {
+            let sa = n.i.sa_ids().next().expect("initiator SA");
+            n.i.rekey_child(n.now, &mut n.rng, sa, old_i.0).expect("rekey");
+        }
+        n.run(&mut |_, _| true);
+        let (ri, rr) = (rekeys(&n.i_events), rekeys(&n.r_events));
+        assert_eq!((ri.len(), rr.len()), (1, 1), "{esp}, gateway rekeys: {gateway_rekeys}: {:?}", n.i_events);
+        let (ri, rr) = (&ri[0], &rr[0]);
+        assert_eq!((ri.0, ri.1), old_i, "the initiator's old pair");
+        assert_eq!((rr.0, rr.1), old_r, "the responder's old pair");
+        assert_eq!((ri.2, ri.3), (rr.3, rr.2), "new SPIs pair up");
+        assert_eq!((&ri.4, &ri.5), (&rr.5, &rr.4), "new keys pair up");
+        assert_ne!(ri.4, old_key, "new keys");
+        // The old pair is deleted on both sides, and only it.
+        let old_deleted = |events: &[Event], old: (u32, u32)| {
+            events.iter().any(|e| {
+                matches!(e, Event::ChildSaDeleted { inbound_spi, outbound_spi, .. } if (*inbound_spi, *outbound_spi) == old)
+            })
+        };
+        assert!(old_deleted(&n.i_events, old_i) && old_deleted(&n.r_events, old_r), "{esp}");
+        assert_eq!((child_deletes(&n.i_events), child_deletes(&n.r_events)), (1, 1));
+        // And the IKE SA still works: a liveness check gets through.
+        let sa = n.i.sa_ids().next().expect("initiator SA");
+        n.i.check_liveness(n.now, &mut n.rng, sa).expect("liveness");
+        n.run(&mut |_, _| true);
+        assert!(deleted(&n.i_events).is_empty());
+    }
+}
+
+#[test]
+fn rekeys_the_ike_sa_and_keeps_its_children() {
+    for gateway_rekeys in [false, true] {
+        let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+        let mut n = Net::new(ic, rc, 20);
+        n.run(&mut |_, _| true);
+        let (old_i, old_r) = (n.i.sa_ids().next().expect("SA"), n.r.sa_ids().next().expect("SA"));
+        if gateway_rekeys {
+            n.r.rekey_ike(n.now, &mut n.rng, old_r).expect("rekey");
+        } else {
+            n.i.rekey_ike(n.now, &mut n.rng, old_i).expect("rekey");
+        }
+        n.run(&mut |_, _| true);
+        let rekeyed = |events: &[Event]| {
+            events.iter().find_map(|e| match e {
+                Event::IkeSaRekeyed { old, new } => Some((*old, *new)),
+                _ => None,
+            })
+        };
+        let (ri, rr) =
+            (rekeyed(&n.i_events).expect("initiator rekeyed"), rekeyed(&n.r_events).expect("responder"));
+        assert_eq!((ri.0, rr.0), (old_i, old_r));
+        assert_eq!(deleted(&n.i_events), vec![None], "the old IKE SA is deleted");
+        assert_eq!(deleted(&n.r_events), vec![None]);
+        assert_eq!(
+            (child_deletes(&n.i_events), child_deletes(&n.r_events)),
+            (0, 0),
+            "children moved, not deleted"
+        );
+        assert_eq!(n.i.sa_ids().collect::<Vec<_>>(), vec![ri.1]);
+        assert_eq!(n.r.sa_ids().collect::<Vec<_>>(), vec![rr.1]);
+        // The new IKE SA carries the next exchanges: rekey its child.
+        let child = children(&n.i_events)[0].inbound_spi;
+        n.i.rekey_child(n.now, &mut n.rng, ri.1, child).expect("rekey on the new SA");
+        n.run(&mut |_, _| true);
+        assert_eq!((rekeys(&n.i_events).len(), rekeys(&n.r_events).len()), (1, 1));
+    }
+}
+
+#[test]
+fn refuses_a_rekey_of_an_unknown_child() {
+    let (ic, rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut n = Net::new(ic, rc, 21);
+    n.run(&mut |_, _| true);
+    let sa = n.i.sa_ids().next().expect("SA");
+    assert_eq!(n.i.rekey_child(n.now, &mut n.rng, sa, 0xdead_beef), Err(Error::UnknownChild));
+}

@@ -14,13 +14,16 @@ use crate::event::{ChildSa, Event, IkeSaId, NatState};
 use crate::keys::{IkeKeys, child_sa_keys, skeyseed};
 use crate::narrow::{covers, narrow};
 use crate::natd::{nat_detection_hash, nat_detection_matches};
+
+mod create_child;
+use crate::Error;
+use crate::endpoint::{Allocator, Output};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
 use crate::wire::{
     self, Auth, AuthMethod, Delete, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce,
     Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
 };
-use crate::{Error, endpoint::Output};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::CryptoRng;
@@ -28,6 +31,7 @@ use std::time::Instant;
 use tandem_crypto::kex::{DhGroup, KeyExchange};
 use tandem_crypto::prf::PrfAlgorithm;
 use tandem_crypto::proposal::{Proposal, ProposalKind};
+use tandem_crypto::secret::SecretBytes;
 
 /// Octets of the nonces Tandem sends (section 2.10: at least half the PRF's
 /// key size, at least 16; 32 covers every PRF Tandem has).
@@ -72,6 +76,30 @@ struct Pending {
     retries: u32,
     timeout: Duration,
     deadline: Instant,
+    /// What the request was for, to finish when the answer comes.
+    context: Context,
+}
+
+/// What an outstanding request in an established IKE SA does.
+enum Context {
+    /// Nothing beyond what the SA's state says (IKE_SA_INIT, IKE_AUTH, a
+    /// liveness check, a Delete of the IKE SA).
+    Plain,
+    /// Rekeying the CHILD_SA with inbound SPI `old`.
+    RekeyChild { old: u32, spi: u32, ni: Vec<u8>, ke: Option<Box<KeyExchange>> },
+    /// Rekeying the IKE SA to the new SPI `spi` of ours.
+    RekeyIke { spi: u64, ni: Vec<u8>, ke: Box<KeyExchange> },
+    /// Deleting the CHILD_SA with inbound SPI `old` after its rekey.
+    DeleteChild { old: u32 },
+}
+
+/// What the IKE SA remembers of each CHILD_SA.
+#[derive(Clone, Debug)]
+struct ChildRecord {
+    inbound: u32,
+    outbound: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
 }
 
 /// One IKE SA.
@@ -96,8 +124,8 @@ pub(crate) struct IkeSa {
     expected_request: u32,
     last_request: Vec<u8>,
     last_response: Option<Vec<u8>>,
-    /// CHILD_SAs as (inbound SPI, outbound SPI).
-    children: Vec<(u32, u32)>,
+    /// The CHILD_SAs of this IKE SA.
+    children: Vec<ChildRecord>,
     /// When the peer last sent an authentic message (for DPD).
     last_heard: Instant,
     /// We asked the peer to delete the IKE SA.
@@ -176,7 +204,7 @@ impl IkeSa {
         let bytes = b.build()?;
         self.msg1 = bytes.clone();
         self.next_message_id = 0;
-        self.send_request(config, now, bytes, out);
+        self.send_request(config, now, bytes, Context::Plain, out);
         self.state = State::InitSent { ke: Box::new(ke), cookie };
         Ok(())
     }
@@ -342,7 +370,7 @@ impl IkeSa {
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
-        spis: &mut dyn FnMut(&mut R) -> u32,
+        alloc: &mut Allocator<'_>,
         path: (SocketAddr, SocketAddr),
         msg: &Message<'_>,
         out: &mut Output,
@@ -354,7 +382,7 @@ impl IkeSa {
             if p.message_id != h.message_id {
                 return Err(Error::InvalidSyntax("response with an unexpected message ID"));
             }
-            return self.handle_response(config, rng, now, spis, msg, out);
+            return self.handle_response(config, rng, now, alloc, msg, out);
         }
         // A request from the peer: a retransmission (the very same bytes)
         // gets the cached answer.
@@ -369,10 +397,13 @@ impl IkeSa {
         }
         let r = match (&self.state, h.exchange_type) {
             (State::InitReplied, ExchangeType::IKE_AUTH) => {
-                self.respond_auth(config, rng, now, spis, msg, out)
+                self.respond_auth(config, rng, now, alloc, msg, out)
             }
             (State::Established, ExchangeType::INFORMATIONAL) => {
                 self.respond_informational(rng, now, msg, out)
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                self.respond_create_child(config, rng, now, alloc, msg, out)
             }
             _ => Err(Error::InvalidSyntax("request not expected in this state")),
         };
@@ -387,24 +418,30 @@ impl IkeSa {
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
-        spis: &mut dyn FnMut(&mut R) -> u32,
+        alloc: &mut Allocator<'_>,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
         match (&self.state, msg.header.exchange_type) {
             (State::InitSent { .. }, ExchangeType::IKE_SA_INIT) => {
-                self.init_response(config, rng, now, spis, msg, out)
+                self.init_response(config, rng, now, alloc, msg, out)
             }
             (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => self.auth_response(config, now, msg, out),
             (State::Established, ExchangeType::INFORMATIONAL) => {
                 self.decrypt(msg)?;
                 self.heard(now);
-                self.pending = None;
+                let context = self.pending.take().map(|p| p.context);
                 self.next_message_id = self.next_message_id.wrapping_add(1);
+                if let Some(Context::DeleteChild { old }) = context {
+                    self.child_deleted(old, out);
+                }
                 if self.deleting {
                     self.delete_local(None, out);
                 }
                 Ok(())
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                self.create_child_response(config, rng, now, msg, out)
             }
             _ => Err(Error::InvalidSyntax("response not expected in this state")),
         }
@@ -417,7 +454,7 @@ impl IkeSa {
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
-        spis: &mut dyn FnMut(&mut R) -> u32,
+        alloc: &mut Allocator<'_>,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
@@ -494,10 +531,11 @@ impl IkeSa {
         self.pending = None;
 
         // IKE_AUTH: IDi, AUTH, SAi2, TSi, TSr.
-        let child_spi = spis(rng);
+        let child_spi = alloc.child_spi(rng);
         let idi = config.local_id.body();
         let auth = self.our_auth(config, &idi)?;
-        let child_sa = sa_payload(&config.child.proposals, ProtocolId::ESP, &child_spi.to_be_bytes())?;
+        let child_sa =
+            sa_payload(&without_pfs(&config.child.proposals), ProtocolId::ESP, &child_spi.to_be_bytes())?;
         let payloads = [
             Payload::IdI(Id { ty: config.local_id.ty, data: &config.local_id.data }),
             Payload::Auth(Auth { method: AuthMethod::SHARED_KEY_MIC, data: &auth }),
@@ -507,7 +545,7 @@ impl IkeSa {
         ];
         self.next_message_id = 1;
         let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, false, 1, &payloads)?;
-        self.send_request(config, now, bytes, out);
+        self.send_request(config, now, bytes, Context::Plain, out);
         self.state = State::AuthSent { child_spi };
         Ok(())
     }
@@ -518,7 +556,7 @@ impl IkeSa {
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
-        spis: &mut dyn FnMut(&mut R) -> u32,
+        alloc: &mut Allocator<'_>,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
@@ -564,7 +602,9 @@ impl IkeSa {
         ];
         // The CHILD_SA: its failure leaves the IKE SA up (section 1.2).
         let child = match (sa_p, tsi, tsr) {
-            (Some(sa_p), Some(tsi), Some(tsr)) => self.negotiate_child(config, rng, spis, sa_p, tsi, tsr),
+            (Some(sa_p), Some(tsi), Some(tsr)) => {
+                self.negotiate_child(config, rng, alloc, sa_p, tsi, tsr, false)
+            }
             _ => Err(NotifyType::INVALID_SYNTAX),
         };
         match &child {
@@ -593,21 +633,23 @@ impl IkeSa {
         Ok(())
     }
 
-    /// Responder side of the first CHILD_SA: proposal and selectors.
-    #[allow(clippy::type_complexity)]
+    /// Responder side of a CHILD_SA: proposal and selectors.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn negotiate_child<R: CryptoRng + ?Sized>(
         &self,
         config: &IkeConfig,
         rng: &mut R,
-        spis: &mut dyn FnMut(&mut R) -> u32,
+        alloc: &mut Allocator<'_>,
         sa_p: &Sa,
         tsi: &Ts,
         tsr: &Ts,
+        allow_pfs: bool,
     ) -> Result<(ChildOffer, Vec<TrafficSelector>, Vec<TrafficSelector>), NotifyType> {
         let offers = offers(sa_p, ProtocolId::ESP);
-        let selected = select(ProposalKind::Esp, &config.child.proposals, &offers)
-            .filter(|s| s.dh.is_none())
-            .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
+        // IKE_AUTH carries no KE payload: PFS only in CREATE_CHILD_SA.
+        let ours =
+            if allow_pfs { config.child.proposals.clone() } else { without_pfs(&config.child.proposals) };
+        let selected = select(ProposalKind::Esp, &ours, &offers).ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
         let peer_spi = sa_p
             .proposals
             .iter()
@@ -621,7 +663,7 @@ impl IkeSa {
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err(NotifyType::TS_UNACCEPTABLE);
         }
-        Ok((ChildOffer { selected, spi: spis(rng), peer_spi }, local_ts, remote_ts))
+        Ok((ChildOffer { selected, spi: alloc.child_spi(rng), peer_spi }, local_ts, remote_ts))
     }
 
     /// Initiator: the IKE_AUTH response.
@@ -688,10 +730,11 @@ impl IkeSa {
             return Ok(());
         };
         // The answer must be one of our proposals and within our selectors.
-        let selected = match accepted(ProposalKind::Esp, &config.child.proposals, sa_p, ProtocolId::ESP) {
-            Ok(s) if s.dh.is_none() => s,
-            _ => return Err(Error::InvalidSyntax("IKE_AUTH response chose no proposal of ours")),
-        };
+        let selected =
+            match accepted(ProposalKind::Esp, &without_pfs(&config.child.proposals), sa_p, ProtocolId::ESP) {
+                Ok(s) if s.dh.is_none() => s,
+                _ => return Err(Error::InvalidSyntax("IKE_AUTH response chose no proposal of ours")),
+            };
         let peer_spi = sa_p
             .proposals
             .first()
@@ -716,16 +759,41 @@ impl IkeSa {
         remote_ts: Vec<TrafficSelector>,
         out: &mut Output,
     ) -> Result<(), Error> {
+        let (ni, nr) = (self.ni.clone(), self.nr.clone());
+        let requester = self.role == Role::Initiator;
+        let child = self.new_child(c, local_ts, remote_ts, (&ni, &nr), None, requester)?;
+        out.event(Event::ChildSaEstablished(child));
+        Ok(())
+    }
+
+    /// Derives a CHILD_SA's KEYMAT from the nonces (and new key exchange) of
+    /// the exchange that made it (section 2.17), records it, and returns
+    /// it; `requester` says whether we initiated that exchange.
+    fn new_child(
+        &mut self,
+        c: ChildOffer,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        (ni, nr): (&[u8], &[u8]),
+        g_ir: Option<&[u8]>,
+        requester: bool,
+    ) -> Result<ChildSa, Error> {
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("CHILD_SA before keys"))?;
         let suite = SkSuite::new(c.selected.encr, c.selected.integ)?;
         let len = suite.encr_keymat_len() + suite.integ_key_len();
-        let keys = child_sa_keys(crypto.prf, crypto.keys.sk_d().expose(), None, &self.ni, &self.nr, len)?;
-        let (inbound, outbound) = match self.role {
-            Role::Initiator => (keys.responder_to_initiator(), keys.initiator_to_responder()),
-            Role::Responder => (keys.initiator_to_responder(), keys.responder_to_initiator()),
+        let keys = child_sa_keys(crypto.prf, crypto.keys.sk_d().expose(), g_ir, ni, nr, len)?;
+        let (inbound, outbound) = if requester {
+            (keys.responder_to_initiator(), keys.initiator_to_responder())
+        } else {
+            (keys.initiator_to_responder(), keys.responder_to_initiator())
         };
-        self.children.push((c.spi, c.peer_spi));
-        out.event(Event::ChildSaEstablished(ChildSa {
+        self.children.push(ChildRecord {
+            inbound: c.spi,
+            outbound: c.peer_spi,
+            local_ts: local_ts.clone(),
+            remote_ts: remote_ts.clone(),
+        });
+        Ok(ChildSa {
             ike_sa: self.id,
             local: self.local,
             remote: self.remote,
@@ -739,8 +807,7 @@ impl IkeSa {
             remote_ts,
             inbound_keymat: inbound.clone(),
             outbound_keymat: outbound.clone(),
-        }));
-        Ok(())
+        })
     }
 
     /// Responder side of INFORMATIONAL (section 1.4): liveness checks are
@@ -765,8 +832,8 @@ impl IkeSa {
                 ProtocolId::IKE => delete_ike = true,
                 ProtocolId::ESP => {
                     for spi in d.child_spis() {
-                        if let Some(i) = self.children.iter().position(|c| c.1 == spi) {
-                            let (inbound, outbound) = self.children.remove(i);
+                        if let Some(i) = self.children.iter().position(|c| c.outbound == spi) {
+                            let ChildRecord { inbound, outbound, .. } = self.children.remove(i);
                             ours.push(inbound);
                             out.event(Event::ChildSaDeleted {
                                 sa: self.id,
@@ -809,7 +876,7 @@ impl IkeSa {
             return Err(Error::InvalidSyntax("INFORMATIONAL before the IKE SA is established"));
         }
         let bytes = self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, payloads)?;
-        self.send_request(config, now, bytes, out);
+        self.send_request(config, now, bytes, Context::Plain, out);
         Ok(())
     }
 
@@ -830,7 +897,7 @@ impl IkeSa {
 
     /// Ends the SA here: its CHILD_SAs first, then the IKE SA itself.
     fn delete_local(&mut self, error: Option<Error>, out: &mut Output) {
-        for (inbound, outbound) in self.children.drain(..) {
+        for ChildRecord { inbound, outbound, .. } in self.children.drain(..) {
             out.event(Event::ChildSaDeleted { sa: self.id, inbound_spi: inbound, outbound_spi: outbound });
         }
         self.state = State::Deleted;
@@ -894,7 +961,14 @@ impl IkeSa {
         crypto.inb.open(msg.bytes(), offset)
     }
 
-    fn send_request(&mut self, config: &IkeConfig, now: Instant, bytes: Vec<u8>, out: &mut Output) {
+    fn send_request(
+        &mut self,
+        config: &IkeConfig,
+        now: Instant,
+        bytes: Vec<u8>,
+        context: Context,
+        out: &mut Output,
+    ) {
         out.transmit(self.local, self.remote, bytes.clone());
         let timeout = config.retransmit_timeout;
         self.pending = Some(Pending {
@@ -903,6 +977,7 @@ impl IkeSa {
             retries: 0,
             timeout,
             deadline: now + timeout,
+            context,
         });
     }
 
@@ -968,6 +1043,13 @@ fn header(
         message_id: mid,
         length: 0,
     }
+}
+
+/// ESP proposals as IKE_AUTH uses them: the first CHILD_SA is keyed from
+/// the IKE SA's exchange, so its proposals carry no key exchange
+/// (section 1.2), whatever PFS later rekeys use.
+fn without_pfs(proposals: &[Proposal]) -> Vec<Proposal> {
+    proposals.iter().cloned().map(|p| Proposal { dh: Vec::new(), ..p }).collect()
 }
 
 /// The first key-exchange group of the proposals: the one the KE carries.
@@ -1058,8 +1140,21 @@ fn derive(
     g_ir: &[u8],
     role: Role,
 ) -> Result<SaCrypto, Error> {
+    derive_from_seed(prf, chosen, &skeyseed(prf, ni, nr, g_ir), ni, nr, (spi_i, spi_r), role)
+}
+
+/// The SK_* keys and SK ciphers from a SKEYSEED (section 2.14, and 2.18
+/// for a rekeyed IKE SA, whose SKEYSEED comes from the old SA's SK_d).
+fn derive_from_seed(
+    prf: PrfAlgorithm,
+    chosen: &Selected,
+    seed: &SecretBytes,
+    ni: &[u8],
+    nr: &[u8],
+    (spi_i, spi_r): (u64, u64),
+    role: Role,
+) -> Result<SaCrypto, Error> {
     let suite = SkSuite::new(chosen.encr, chosen.integ)?;
-    let seed = skeyseed(prf, ni, nr, g_ir);
     let keys = IkeKeys::derive(
         prf,
         seed.expose(),

@@ -7,13 +7,13 @@
 //! [`Endpoint::poll_timeout`]'s deadline passes, and after each call drain
 //! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`].
 
-use crate::Error;
 use crate::config::IkeConfig;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
 use crate::wire::{
     ExchangeType, Flags, Header, Message, MessageBuilder, Notify, NotifyType, Payload, PayloadType,
 };
+use crate::{Error, rules};
 use core::net::IpAddr;
 use tandem_crypto::hash::sha256;
 use tandem_crypto::secret::ct_eq;
@@ -174,6 +174,10 @@ impl Endpoint {
     ) -> Result<(), Error> {
         let msg = Message::parse(data)?;
         let h = msg.header;
+        if h.exchange_type == ExchangeType::IKE_SA_INIT {
+            // Encrypted exchanges are checked once decrypted, by their SA.
+            rules::check(h.exchange_type, h.flags.response(), &rules::types(&msg.payloads), &[])?;
+        }
         // The original initiator sets the I flag: our SPI is then SPIr.
         let ours = if h.flags.initiator() { h.spi_r } else { h.spi_i };
         if ours == 0 {

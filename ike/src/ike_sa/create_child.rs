@@ -6,8 +6,8 @@
 //! request that crosses ours is answered as if ours did not exist.
 
 use super::{
-    ChildOffer, ChildRecord, Context, IkeSa, NONCE_LEN, Role, State, accepted, derive_from_seed, offers,
-    ranges, sa_payload, ts_payload,
+    ChildOffer, ChildRecord, Context, IkeSa, NONCE_LEN, Role, State, accepted, derive_from_seed,
+    inner_payloads, offers, ranges, sa_payload, ts_payload,
 };
 use crate::Error;
 use crate::config::IkeConfig;
@@ -17,7 +17,7 @@ use crate::keys::rekey_skeyseed;
 use crate::narrow::covers;
 use crate::select::select;
 use crate::wire::{
-    self, Delete, ExchangeType, Ke, Message, Nonce, Notify, NotifyType, Payload, PayloadType, ProtocolId, Sa,
+    Delete, ExchangeType, Ke, Message, Nonce, Notify, NotifyType, Payload, PayloadType, ProtocolId, Sa,
     TrafficSelector, Ts,
 };
 use rand_core::CryptoRng;
@@ -68,7 +68,7 @@ impl IkeSa {
         let plain = self.decrypt(msg)?;
         self.heard(now);
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
-        let payloads = wire::parse_inner(first, &plain)?;
+        let payloads = inner_payloads(msg, first, &plain)?;
         let p = parts(&payloads);
         let mid = msg.header.message_id;
         let (Some(sa_p), Some(ni)) = (p.sa, p.nonce) else {
@@ -299,7 +299,7 @@ impl IkeSa {
         let plain = self.decrypt(msg)?;
         self.heard(now);
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
-        let payloads = wire::parse_inner(first, &plain)?;
+        let payloads = inner_payloads(msg, first, &plain)?;
         let p = parts(&payloads);
         self.next_message_id = self.next_message_id.wrapping_add(1);
         let (old, spi, ni, ke) = match self.pending.take().map(|q| q.context) {

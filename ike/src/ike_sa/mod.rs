@@ -16,7 +16,6 @@ use crate::narrow::{covers, narrow};
 use crate::natd::{nat_detection_hash, nat_detection_matches};
 
 mod create_child;
-use crate::Error;
 use crate::endpoint::{Allocator, Output};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
@@ -24,6 +23,7 @@ use crate::wire::{
     self, Auth, AuthMethod, Delete, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce,
     Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
 };
+use crate::{Error, rules};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::CryptoRng;
@@ -563,7 +563,7 @@ impl IkeSa {
         let plain = self.decrypt(msg)?;
         self.heard(now);
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
-        let payloads = wire::parse_inner(first, &plain)?;
+        let payloads = inner_payloads(msg, first, &plain)?;
         let idi_body = raw_body(first, &plain, PayloadType::IDi)?;
         let (mut auth, mut idi, mut sa_p, mut tsi, mut tsr) = (None, None, None, None, None);
         for p in &payloads {
@@ -681,7 +681,7 @@ impl IkeSa {
         self.heard(now);
         self.next_message_id = 2;
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
-        let payloads = wire::parse_inner(first, &plain)?;
+        let payloads = inner_payloads(msg, first, &plain)?;
         self.pending = None;
         let (mut auth, mut idr, mut sa_p, mut tsi, mut tsr, mut error) = (None, None, None, None, None, None);
         for p in &payloads {
@@ -823,7 +823,7 @@ impl IkeSa {
         let plain = self.decrypt(msg)?;
         self.heard(now);
         let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
-        let payloads = wire::parse_inner(first, &plain)?;
+        let payloads = inner_payloads(msg, first, &plain)?;
         let mut delete_ike = false;
         let mut ours = Vec::new();
         for p in &payloads {
@@ -1172,6 +1172,19 @@ fn derive_from_seed(
         Role::Responder => (r2i, i2r),
     };
     Ok(SaCrypto { prf, keys, out, inb })
+}
+
+/// Parses an SK plaintext and checks the message's payloads against the
+/// exchange's rules (see [`crate::rules`]) before any state handling.
+fn inner_payloads<'p>(
+    msg: &Message<'_>,
+    first: PayloadType,
+    plain: &'p [u8],
+) -> Result<Vec<Payload<'p>>, Error> {
+    let inner = wire::parse_inner(first, plain)?;
+    let h = msg.header;
+    rules::check(h.exchange_type, h.flags.response(), &rules::types(&msg.payloads), &rules::types(&inner))?;
+    Ok(inner)
 }
 
 /// The body of the first payload of type `ty` in an SK plaintext, as

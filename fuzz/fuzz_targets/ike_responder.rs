@@ -18,11 +18,8 @@ use tandem_ike::{ChildConfig, Endpoint, Identity, IkeConfig};
 
 fn config(id: &str) -> IkeConfig {
     let any = TrafficSelector::any(IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V4(Ipv4Addr::BROADCAST));
-    let child = ChildConfig {
-        proposals: parse_proposals(ProposalKind::Esp, "aes128gcm16,aes128-sha256").expect("valid"),
-        local_ts: vec![any],
-        remote_ts: vec![any],
-    };
+    let esp = parse_proposals(ProposalKind::Esp, "aes128gcm16,aes128-sha256").expect("valid");
+    let child = ChildConfig::new(esp, vec![any], vec![any]);
     let ike = parse_proposals(ProposalKind::Ike, "aes128gcm16-prfsha256-x25519,aes128-sha256-modp2048");
     IkeConfig::new(ike.expect("valid"), Identity::fqdn(id), SecretBytes::from_slice(b"fuzz"), child)
 }

@@ -3,6 +3,7 @@
 
 use crate::wire::{Id, IdType, TrafficSelector};
 use core::time::Duration;
+use std::time::Instant;
 use tandem_crypto::proposal::Proposal;
 use tandem_crypto::secret::SecretBytes;
 
@@ -34,8 +35,44 @@ impl Identity {
     }
 }
 
+/// When an SA is rekeyed and when it expires (strongSwan's `rekey_time`,
+/// `over_time` and `rand_time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Lifetime {
+    /// Rekey this long after the SA was made...
+    pub rekey_time: Duration,
+    /// ...minus a random part of this, so both peers do not rekey at once.
+    pub rand_time: Duration,
+    /// Expire (delete) the SA this long after `rekey_time` if the rekey
+    /// did not happen.
+    pub over_time: Duration,
+}
+
+impl Lifetime {
+    /// strongSwan's IKE SA defaults: rekey after 4 h, 10% jitter and grace.
+    pub const IKE_DEFAULT: Lifetime = Lifetime::with_rekey(Duration::from_secs(4 * 3600));
+    /// strongSwan's CHILD_SA defaults: rekey after 1 h, 10% jitter and grace.
+    pub const CHILD_DEFAULT: Lifetime = Lifetime::with_rekey(Duration::from_secs(3600));
+
+    /// Rekey after `rekey_time`, with 10% of it as jitter and as grace.
+    pub const fn with_rekey(rekey_time: Duration) -> Self {
+        let tenth = Duration::from_nanos((rekey_time.as_nanos() / 10) as u64);
+        Self { rekey_time, rand_time: tenth, over_time: tenth }
+    }
+
+    /// The rekey and expiry instants of an SA made at `now`; `random`
+    /// picks the jitter.
+    pub(crate) fn deadlines(&self, now: Instant, random: u64) -> (Instant, Instant) {
+        let jitter_ns = u64::try_from(self.rand_time.as_nanos()).unwrap_or(u64::MAX);
+        let jitter = Duration::from_nanos(random.checked_rem(jitter_ns).unwrap_or(0));
+        let rekey = now + self.rekey_time.saturating_sub(jitter);
+        (rekey, now + self.rekey_time + self.over_time)
+    }
+}
+
 /// The CHILD_SA negotiated in IKE_AUTH.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChildConfig {
     /// ESP proposals, most preferred first.
     pub proposals: Vec<Proposal>,
@@ -43,10 +80,24 @@ pub struct ChildConfig {
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's side's traffic selectors.
     pub remote_ts: Vec<TrafficSelector>,
+    /// Rekeying and expiry; `None` keeps CHILD_SAs until deleted.
+    pub lifetime: Option<Lifetime>,
+}
+
+impl ChildConfig {
+    /// A CHILD_SA configuration with strongSwan's default lifetime.
+    pub fn new(
+        proposals: Vec<Proposal>,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+    ) -> Self {
+        Self { proposals, local_ts, remote_ts, lifetime: Some(Lifetime::CHILD_DEFAULT) }
+    }
 }
 
 /// Configuration of an IKE endpoint: one connection, PSK authentication.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IkeConfig {
     /// IKE proposals, most preferred first.
     pub proposals: Vec<Proposal>,
@@ -70,6 +121,8 @@ pub struct IkeConfig {
     pub cookie_threshold: usize,
     /// How long a responder waits for IKE_AUTH after IKE_SA_INIT.
     pub half_open_timeout: Duration,
+    /// Rekeying and expiry of IKE SAs; `None` keeps them until deleted.
+    pub lifetime: Option<Lifetime>,
 }
 
 impl IkeConfig {
@@ -87,6 +140,7 @@ impl IkeConfig {
             dpd_delay: Some(Duration::from_secs(30)),
             cookie_threshold: 64,
             half_open_timeout: Duration::from_secs(30),
+            lifetime: Some(Lifetime::IKE_DEFAULT),
         }
     }
 }

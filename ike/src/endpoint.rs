@@ -239,14 +239,21 @@ impl Endpoint {
         r
     }
 
-    /// Retransmits overdue requests, gives up on silent peers and sends
-    /// liveness checks.
+    /// Retransmits overdue requests, gives up on silent peers, sends
+    /// liveness checks, rekeys SAs whose time came and ends expired ones.
     pub fn handle_timeout<R: CryptoRng + ?Sized>(&mut self, now: Instant, rng: &mut R) {
-        for sa in self.sas.values_mut() {
-            sa.handle_timeout(&self.config, rng, now, &mut self.out);
+        let due: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.poll_timeout(&self.config).is_some_and(|t| t <= now))
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in due {
+            let _ = self.with_sa(spi, |sa, config, alloc, out| {
+                sa.handle_timeout(config, rng, now, alloc, out);
+                Ok(())
+            });
         }
-        self.half_open.retain(|spi| self.sas.get(spi).is_some_and(IkeSa::is_half_open));
-        self.reap();
     }
 
     /// The earliest retransmission or liveness-check deadline.

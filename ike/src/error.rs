@@ -53,6 +53,9 @@ pub enum Error {
     /// The CHILD_SA is not known to its IKE SA.
     #[error("no such CHILD_SA")]
     UnknownChild,
+    /// The SA reached the end of its lifetime without being rekeyed.
+    #[error("lifetime expired")]
+    Expired,
     /// A request went unanswered through every retransmission.
     #[error("no answer after all retransmissions")]
     Timeout,

@@ -26,19 +26,22 @@ fn config(
     local: TrafficSelector,
     remote: TrafficSelector,
 ) -> IkeConfig {
-    let child = ChildConfig {
-        proposals: parse_proposals(ProposalKind::Esp, esp).expect("ESP proposal"),
-        local_ts: vec![local],
-        remote_ts: vec![remote],
-    };
+    let mut child = ChildConfig::new(
+        parse_proposals(ProposalKind::Esp, esp).expect("ESP proposal"),
+        vec![local],
+        vec![remote],
+    );
+    child.lifetime = None;
     let mut c = IkeConfig::new(
         parse_proposals(ProposalKind::Ike, ike).expect("IKE proposal"),
         Identity::fqdn(id),
         SecretBytes::from_slice(psk.as_bytes()),
         child,
     );
-    // The harness runs timers until quiet: liveness checks would never be.
+    // The harness runs timers until quiet: liveness checks and rekeys
+    // would never be.
     c.dpd_delay = None;
+    c.lifetime = None;
     c
 }
 
@@ -606,4 +609,36 @@ fn refuses_a_rekey_of_an_unknown_child() {
     n.run(&mut |_, _| true);
     let sa = n.i.sa_ids().next().expect("SA");
     assert_eq!(n.i.rekey_child(n.now, &mut n.rng, sa, 0xdead_beef), Err(Error::UnknownChild));
+}
+
+#[test]
+fn rekeys_children_when_their_lifetime_comes() {
+    use tandem_ike::config::Lifetime;
+    let (mut ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let life = Lifetime {
+        rekey_time: Duration::from_secs(100),
+        rand_time: Duration::from_secs(10),
+        over_time: Duration::from_secs(10),
+    };
+    ic.child.lifetime = Some(life);
+    rc.child.lifetime = Some(life);
+    let mut n = Net::new(ic, rc, 22);
+    let start = n.now;
+    // Deliver only the handshake, then look at the timers.
+    n.run(&mut |_, _| true);
+    let (ri, rr) = (rekeys(&n.i_events), rekeys(&n.r_events));
+    // The harness ran the clock on: every CHILD_SA was rekeyed in time, by
+    // whichever side's jittered timer came first, and none expired.
+    assert!(!ri.is_empty() && ri.len() == rr.len(), "{} / {}", ri.len(), rr.len());
+    for (a, b) in ri.iter().zip(&rr) {
+        assert_eq!((a.2, a.3), (b.3, b.2), "new pairs line up");
+        assert_eq!((&a.4, &a.5), (&b.5, &b.4));
+    }
+    // Each old pair is deleted once (the harness may stop mid-exchange,
+    // before the last Delete).
+    let d = child_deletes(&n.i_events);
+    assert!(d == ri.len() || d + 1 == ri.len(), "{d} deletes for {} rekeys", ri.len());
+    assert!(failure(&n.i_events).is_none() && failure(&n.r_events).is_none());
+    let per_rekey = n.now.duration_since(start).as_secs() / ri.len() as u64;
+    assert!((90..=100).contains(&per_rekey), "about one rekey per 90-100 s, got {per_rekey}");
 }

@@ -121,6 +121,8 @@ impl IkeSa {
         rng.fill_bytes(&mut nr);
         let (spi, number, proposal) = (offer.spi, offer.selected.number, offer.selected.to_proposal());
         let child = self.new_child(
+            config,
+            now,
             offer,
             local_ts.clone(),
             remote_ts.clone(),
@@ -211,7 +213,7 @@ impl IkeSa {
         ];
         let bytes = self.encrypt(rng, ExchangeType::CREATE_CHILD_SA, true, mid, &reply)?;
         self.answer(mid, bytes, out);
-        let new = IkeSa {
+        let mut new = IkeSa {
             id: IkeSaId(new_spi),
             role: Role::Responder,
             state: State::Established,
@@ -234,7 +236,10 @@ impl IkeSa {
             deleting: false,
             nat: self.nat,
             arrived_on: self.arrived_on,
+            rekey_at: None,
+            expire_at: None,
         };
+        new.establish(config, now);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
         out.spawn(new);
         Ok(())
@@ -342,8 +347,16 @@ impl IkeSa {
             return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
         }
         let offer = ChildOffer { selected, spi, peer_spi };
-        let new =
-            self.new_child(offer, local_ts, remote_ts, (&ni, nr), g_ir.as_ref().map(|g| g.expose()), true)?;
+        let new = self.new_child(
+            config,
+            now,
+            offer,
+            local_ts,
+            remote_ts,
+            (&ni, nr),
+            g_ir.as_ref().map(|g| g.expose()),
+            true,
+        )?;
         out.event(Event::ChildSaRekeyed {
             sa: self.id,
             old_inbound_spi: old_child.inbound,
@@ -428,7 +441,7 @@ impl IkeSa {
         let old = self.crypto.as_ref().ok_or(Error::InvalidSyntax("rekey before keys"))?;
         let seed = rekey_skeyseed(old.prf, old.keys.sk_d().expose(), g_ir.expose(), ni, nr);
         let crypto = derive_from_seed(prf, &chosen, &seed, ni, nr, (spi, peer_spi), Role::Initiator)?;
-        let new = IkeSa {
+        let mut new = IkeSa {
             id: IkeSaId(spi),
             role: Role::Initiator,
             state: State::Established,
@@ -451,7 +464,10 @@ impl IkeSa {
             deleting: false,
             nat: self.nat,
             arrived_on: self.arrived_on,
+            rekey_at: None,
+            expire_at: None,
         };
+        new.establish(config, now);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
         out.spawn(new);
         // The old SA goes: its CHILD_SAs moved to the new one.

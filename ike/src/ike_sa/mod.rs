@@ -100,6 +100,9 @@ struct ChildRecord {
     outbound: u32,
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
+    /// When to rekey it (cleared once a rekey started) and when it expires.
+    rekey_at: Option<Instant>,
+    expire_at: Option<Instant>,
 }
 
 /// One IKE SA.
@@ -134,6 +137,10 @@ pub(crate) struct IkeSa {
     nat: NatState,
     /// The (local, remote) path of the message being handled.
     arrived_on: (SocketAddr, SocketAddr),
+    /// When to rekey the IKE SA (cleared once a rekey started) and when it
+    /// expires.
+    rekey_at: Option<Instant>,
+    expire_at: Option<Instant>,
 }
 
 impl IkeSa {
@@ -174,6 +181,8 @@ impl IkeSa {
             deleting: false,
             nat: NatState::default(),
             arrived_on: (local, remote),
+            rekey_at: None,
+            expire_at: None,
         };
         sa.send_init(config, rng, now, group, None, out)?;
         Ok(sa)
@@ -294,6 +303,8 @@ impl IkeSa {
             deleting: false,
             nat: detect_nat(msg, h.spi_i, 0, local, remote),
             arrived_on: (local, remote),
+            rekey_at: None,
+            expire_at: None,
         }))
     }
 
@@ -314,12 +325,20 @@ impl IkeSa {
 
     /// The next retransmission or liveness-check deadline.
     pub(crate) fn poll_timeout(&self, config: &IkeConfig) -> Option<Instant> {
-        match (&self.pending, &self.state, config.dpd_delay) {
+        let protocol = match (&self.pending, &self.state, config.dpd_delay) {
             (Some(p), ..) => Some(p.deadline),
             (None, State::Established, Some(dpd)) => Some(self.last_heard + dpd),
             (None, State::InitReplied, _) => Some(self.last_heard + config.half_open_timeout),
             _ => None,
+        };
+        if !matches!(self.state, State::Established) {
+            return protocol;
         }
+        // Expiry always counts; rekeys only when a request could start.
+        let idle = self.pending.is_none();
+        let ike = [self.expire_at, self.rekey_at.filter(|_| idle)];
+        let children = self.children.iter().flat_map(|c| [c.expire_at, c.rekey_at.filter(|_| idle)]);
+        protocol.into_iter().chain(ike.into_iter().flatten()).chain(children.flatten()).min()
     }
 
     /// Retransmits an overdue request, gives up on a silent peer, or sends
@@ -330,6 +349,7 @@ impl IkeSa {
         config: &IkeConfig,
         rng: &mut R,
         now: Instant,
+        alloc: &mut Allocator<'_>,
         out: &mut Output,
     ) {
         if matches!(self.state, State::InitReplied) && now >= self.last_heard + config.half_open_timeout {
@@ -337,11 +357,12 @@ impl IkeSa {
             self.fail(Error::Timeout, out);
             return;
         }
+        if matches!(self.state, State::Established) && self.expire(config, rng, now, out) {
+            return;
+        }
         let Some(p) = self.pending.as_mut() else {
-            let due = config.dpd_delay.is_some_and(|d| now >= self.last_heard + d);
-            if due && matches!(self.state, State::Established) {
-                // Cannot fail: established SAs have keys and nothing is pending.
-                let _ = self.send_informational(config, rng, now, &[], out);
+            if matches!(self.state, State::Established) {
+                self.start_due_request(config, rng, now, alloc, out);
             }
             return;
         };
@@ -619,7 +640,7 @@ impl IkeSa {
         }
         let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &reply)?;
         self.answer(msg.header.message_id, bytes, out);
-        self.state = State::Established;
+        self.establish(config, now);
         out.event(Event::IkeSaEstablished {
             sa: self.id,
             spi_i: self.spi_i,
@@ -628,7 +649,7 @@ impl IkeSa {
             nat: self.nat,
         });
         if let Ok((sa, local_ts, remote_ts)) = child {
-            self.install_child(sa, local_ts, remote_ts, out)?;
+            self.install_child(config, now, sa, local_ts, remote_ts, out)?;
         }
         Ok(())
     }
@@ -713,7 +734,7 @@ impl IkeSa {
             self.fail(Error::AuthenticationFailed, out);
             return Ok(());
         }
-        self.state = State::Established;
+        self.establish(config, now);
         out.event(Event::IkeSaEstablished {
             sa: self.id,
             spi_i: self.spi_i,
@@ -748,12 +769,21 @@ impl IkeSa {
         if !within(&local_ts, &config.child.local_ts) || !within(&remote_ts, &config.child.remote_ts) {
             return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
         }
-        self.install_child(ChildOffer { selected, spi: child_spi, peer_spi }, local_ts, remote_ts, out)
+        self.install_child(
+            config,
+            now,
+            ChildOffer { selected, spi: child_spi, peer_spi },
+            local_ts,
+            remote_ts,
+            out,
+        )
     }
 
     /// Derives a CHILD_SA's keys and reports it.
     fn install_child(
         &mut self,
+        config: &IkeConfig,
+        now: Instant,
         c: ChildOffer,
         local_ts: Vec<TrafficSelector>,
         remote_ts: Vec<TrafficSelector>,
@@ -761,7 +791,7 @@ impl IkeSa {
     ) -> Result<(), Error> {
         let (ni, nr) = (self.ni.clone(), self.nr.clone());
         let requester = self.role == Role::Initiator;
-        let child = self.new_child(c, local_ts, remote_ts, (&ni, &nr), None, requester)?;
+        let child = self.new_child(config, now, c, local_ts, remote_ts, (&ni, &nr), None, requester)?;
         out.event(Event::ChildSaEstablished(child));
         Ok(())
     }
@@ -769,8 +799,11 @@ impl IkeSa {
     /// Derives a CHILD_SA's KEYMAT from the nonces (and new key exchange) of
     /// the exchange that made it (section 2.17), records it, and returns
     /// it; `requester` says whether we initiated that exchange.
+    #[allow(clippy::too_many_arguments)] // the terms of section 2.17 and the SA's context
     fn new_child(
         &mut self,
+        config: &IkeConfig,
+        now: Instant,
         c: ChildOffer,
         local_ts: Vec<TrafficSelector>,
         remote_ts: Vec<TrafficSelector>,
@@ -787,11 +820,16 @@ impl IkeSa {
         } else {
             (keys.initiator_to_responder(), keys.responder_to_initiator())
         };
+        // The SPI is random: it picks the rekey jitter too.
+        let deadlines =
+            config.child.lifetime.map(|l| l.deadlines(now, u64::from(c.spi).wrapping_mul(JITTER_MIX)));
         self.children.push(ChildRecord {
             inbound: c.spi,
             outbound: c.peer_spi,
             local_ts: local_ts.clone(),
             remote_ts: remote_ts.clone(),
+            rekey_at: deadlines.map(|d| d.0),
+            expire_at: deadlines.map(|d| d.1),
         });
         Ok(ChildSa {
             ike_sa: self.id,
@@ -905,6 +943,91 @@ impl IkeSa {
         out.event(Event::IkeSaDeleted { sa: self.id, error });
     }
 
+    /// Ends what has expired: the whole IKE SA (told to the peer once,
+    /// without waiting for an answer), or single CHILD_SAs (deleted with an
+    /// INFORMATIONAL exchange when the window is free). Returns whether the
+    /// IKE SA itself ended.
+    fn expire<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        out: &mut Output,
+    ) -> bool {
+        if self.expire_at.is_some_and(|t| now >= t) {
+            let d = [Payload::Delete(Delete { protocol: ProtocolId::IKE, spi_size: 0, spis: Vec::new() })];
+            if let Ok(bytes) = self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, &d)
+            {
+                out.transmit(self.local, self.remote, bytes);
+            }
+            self.delete_local(Some(Error::Expired), out);
+            return true;
+        }
+        let expired: Vec<u32> = self
+            .children
+            .iter()
+            .filter(|c| c.expire_at.is_some_and(|t| now >= t))
+            .map(|c| c.inbound)
+            .collect();
+        for inbound in expired {
+            if let Some(i) = self.children.iter().position(|c| c.inbound == inbound) {
+                let c = self.children.remove(i);
+                out.event(Event::ChildSaDeleted {
+                    sa: self.id,
+                    inbound_spi: c.inbound,
+                    outbound_spi: c.outbound,
+                });
+                if self.pending.is_none() {
+                    let d = [Payload::Delete(Delete::child(ProtocolId::ESP, [c.inbound]))];
+                    if let Ok(bytes) =
+                        self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, &d)
+                    {
+                        self.send_request(config, now, bytes, Context::Plain, out);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// With the window free: rekeys the IKE SA or a CHILD_SA whose time
+    /// came, or checks the peer's liveness after `dpd_delay` of silence.
+    fn start_due_request<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        alloc: &mut Allocator<'_>,
+        out: &mut Output,
+    ) {
+        // Each rekey is tried once; if it fails, expiry ends the SA.
+        if self.rekey_at.is_some_and(|t| now >= t) {
+            self.rekey_at = None;
+            if self.rekey_ike(config, rng, now, alloc, out).is_ok() {
+                return;
+            }
+        }
+        if let Some(c) = self.children.iter_mut().find(|c| c.rekey_at.is_some_and(|t| now >= t)) {
+            c.rekey_at = None;
+            let inbound = c.inbound;
+            if self.rekey_child(config, rng, now, alloc, inbound, out).is_ok() {
+                return;
+            }
+        }
+        if config.dpd_delay.is_some_and(|d| now >= self.last_heard + d) {
+            // Cannot fail: established SAs have keys and nothing is pending.
+            let _ = self.send_informational(config, rng, now, &[], out);
+        }
+    }
+
+    /// Marks the IKE SA established at `now` and schedules its rekey.
+    fn establish(&mut self, config: &IkeConfig, now: Instant) {
+        self.state = State::Established;
+        let deadlines = config.lifetime.map(|l| l.deadlines(now, self.id.0.wrapping_mul(JITTER_MIX)));
+        self.rekey_at = deadlines.map(|d| d.0);
+        self.expire_at = deadlines.map(|d| d.1);
+    }
+
     /// Records an authentic message from the peer. Behind a NAT, answers
     /// and requests follow the path it came on (section 2.23), so a NAT
     /// that rebinds the peer's port does not cut the SA off.
@@ -992,6 +1115,9 @@ impl IkeSa {
         out.event(Event::IkeSaFailed { sa: self.id, error });
     }
 }
+
+/// Spreads SPI bits over the jitter range (an odd 64-bit constant).
+const JITTER_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// IKE's own port, and the one it moves to behind a NAT.
 const IKE_PORT: u16 = 500;

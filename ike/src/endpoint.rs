@@ -227,15 +227,27 @@ impl Endpoint {
             ike_spis: &self.sas,
             lent: spi,
         };
+        let before = self.out.events.len();
         let r = f(&mut sa, &self.config, &mut alloc, &mut self.out);
+        // Deleted CHILD_SAs give their SPIs back.
+        for e in self.out.events.iter().skip(before) {
+            if let Event::ChildSaDeleted { inbound_spi, .. } = e {
+                self.child_spis.remove(inbound_spi);
+            }
+        }
         if !sa.is_half_open() {
             self.half_open.remove(&spi);
         }
-        self.sas.insert(spi, sa);
+        if sa.is_deleted() {
+            if let Some(key) = sa.init_key() {
+                self.by_initiator.remove(&key);
+            }
+        } else {
+            self.sas.insert(spi, sa);
+        }
         for new in self.out.spawned.drain(..) {
             self.sas.insert(new.id().0, new);
         }
-        self.reap();
         r
     }
 
@@ -356,16 +368,6 @@ impl Endpoint {
         .build()?;
         self.out.transmit(local, remote, reply);
         Ok(false)
-    }
-
-    /// Drops deleted SAs and their bookkeeping.
-    fn reap(&mut self) {
-        let gone: Vec<u64> = self.sas.iter().filter(|(_, sa)| sa.is_deleted()).map(|(k, _)| *k).collect();
-        for spi in gone {
-            self.half_open.remove(&spi);
-            self.sas.remove(&spi);
-            self.by_initiator.retain(|_, v| *v != spi);
-        }
     }
 
     /// The next datagram to send.

@@ -236,6 +236,7 @@ impl IkeSa {
             deleting: false,
             nat: self.nat,
             arrived_on: self.arrived_on,
+            init_remote: self.remote,
             rekey_at: None,
             expire_at: None,
         };
@@ -464,6 +465,7 @@ impl IkeSa {
             deleting: false,
             nat: self.nat,
             arrived_on: self.arrived_on,
+            init_remote: self.remote,
             rekey_at: None,
             expire_at: None,
         };

@@ -137,6 +137,8 @@ pub(crate) struct IkeSa {
     nat: NatState,
     /// The (local, remote) path of the message being handled.
     arrived_on: (SocketAddr, SocketAddr),
+    /// The peer's address when the SA was made.
+    init_remote: SocketAddr,
     /// When to rekey the IKE SA (cleared once a rekey started) and when it
     /// expires.
     rekey_at: Option<Instant>,
@@ -181,6 +183,7 @@ impl IkeSa {
             deleting: false,
             nat: NatState::default(),
             arrived_on: (local, remote),
+            init_remote: remote,
             rekey_at: None,
             expire_at: None,
         };
@@ -303,6 +306,7 @@ impl IkeSa {
             deleting: false,
             nat: detect_nat(msg, h.spi_i, 0, local, remote),
             arrived_on: (local, remote),
+            init_remote: remote,
             rekey_at: None,
             expire_at: None,
         }))
@@ -311,6 +315,12 @@ impl IkeSa {
     /// Our SPI.
     pub(crate) fn id(&self) -> IkeSaId {
         self.id
+    }
+
+    /// For a responder SA: the initiator's SPI and address its IKE_SA_INIT
+    /// came from, which the endpoint indexes it by.
+    pub(crate) fn init_key(&self) -> Option<(u64, SocketAddr)> {
+        (self.role == Role::Responder && !self.msg1.is_empty()).then_some((self.spi_i, self.init_remote))
     }
 
     /// Whether the SA is a responder's, between IKE_SA_INIT and IKE_AUTH.

@@ -29,7 +29,7 @@ cargo run --release --quiet -- demo --packets 20000
 cargo run --release --quiet -- demo --packets 2000 --ike-proposal aes128-sha256-modp2048 --esp-proposal aes128-sha256
 
 step "benchmarks, each run once (criterion --test mode)"
-cargo bench -p tandem-esp -- --test
+cargo bench -p tandem-esp -p tandem-ike -- --test
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   step "fuzzing, ${FUZZ_SECONDS:-20} s per target"

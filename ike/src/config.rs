@@ -123,6 +123,8 @@ pub struct IkeConfig {
     pub half_open_timeout: Duration,
     /// Rekeying and expiry of IKE SAs; `None` keeps them until deleted.
     pub lifetime: Option<Lifetime>,
+    /// Queue [`SyncEvent`](crate::sync::SyncEvent)s for cluster standbys.
+    pub sync: bool,
 }
 
 impl IkeConfig {
@@ -141,6 +143,7 @@ impl IkeConfig {
             cookie_threshold: 64,
             half_open_timeout: Duration::from_secs(30),
             lifetime: Some(Lifetime::IKE_DEFAULT),
+            sync: false,
         }
     }
 }

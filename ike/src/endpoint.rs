@@ -10,6 +10,7 @@
 use crate::config::IkeConfig;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
+use crate::sync::{IkeSaState, SyncEvent};
 use crate::wire::{
     ExchangeType, Flags, Header, Message, MessageBuilder, Notify, NotifyType, Payload, PayloadType,
 };
@@ -65,6 +66,9 @@ pub(crate) struct Output {
     events: VecDeque<Event>,
     /// IKE SAs born of a rekey, for the endpoint to adopt.
     spawned: Vec<IkeSa>,
+    /// Whether to record sync events, and those recorded.
+    sync_on: bool,
+    syncs: VecDeque<SyncEvent>,
 }
 
 impl Output {
@@ -72,10 +76,25 @@ impl Output {
         self.spawned.push(sa);
     }
 
+    pub(crate) fn sync(&mut self, e: SyncEvent) {
+        if self.sync_on {
+            self.syncs.push_back(e);
+        }
+    }
+
     pub(crate) fn transmit(&mut self, local: SocketAddr, remote: SocketAddr, data: Vec<u8>) {
         self.transmits.push_back(Transmit { local, remote, data });
     }
     pub(crate) fn event(&mut self, e: Event) {
+        // Endings and rekeys are mirrored as they are reported.
+        match &e {
+            Event::ChildSaDeleted { sa, inbound_spi, .. } => {
+                self.sync(SyncEvent::ChildDeleted { sa: *sa, inbound_spi: *inbound_spi })
+            }
+            Event::IkeSaRekeyed { old, new } => self.sync(SyncEvent::Rekeyed { old: *old, new: *new }),
+            Event::IkeSaDeleted { sa, .. } => self.sync(SyncEvent::Deleted { sa: *sa }),
+            _ => {}
+        }
         self.events.push_back(e);
     }
 }
@@ -135,6 +154,7 @@ impl Endpoint {
 
     /// An endpoint whose SPIs come from `spis`.
     pub fn with_spi_allocator(config: IkeConfig, spis: Box<dyn SpiAllocator>) -> Self {
+        let out = Output { sync_on: config.sync, ..Output::default() };
         Self {
             config,
             spis,
@@ -143,7 +163,7 @@ impl Endpoint {
             child_spis: HashSet::new(),
             half_open: HashSet::new(),
             cookie_secret: None,
-            out: Output::default(),
+            out,
         }
     }
 
@@ -228,7 +248,13 @@ impl Endpoint {
             lent: spi,
         };
         let before = self.out.events.len();
+        let progress = sa.progress();
         let r = f(&mut sa, &self.config, &mut alloc, &mut self.out);
+        if let Some((next_message_id, expected_request, iv_counter)) =
+            sa.progress().filter(|p| Some(*p) != progress)
+        {
+            self.out.sync(SyncEvent::Progress { sa: sa.id(), next_message_id, expected_request, iv_counter });
+        }
         // Deleted CHILD_SAs give their SPIs back.
         for e in self.out.events.iter().skip(before) {
             if let Event::ChildSaDeleted { inbound_spi, .. } = e {
@@ -368,6 +394,64 @@ impl Endpoint {
         .build()?;
         self.out.transmit(local, remote, reply);
         Ok(false)
+    }
+
+    /// The next sync event for cluster standbys (with `IkeConfig::sync`).
+    #[must_use]
+    pub fn poll_sync(&mut self) -> Option<SyncEvent> {
+        self.out.syncs.pop_front()
+    }
+
+    /// Installs a PASSIVE mirror of another node's IKE SA (replacing an
+    /// older mirror of it).
+    pub fn install_passive(&mut self, now: Instant, state: IkeSaState) -> Result<IkeSaId, Error> {
+        if self.sas.get(&state.id.0).is_some_and(|sa| !sa.is_passive()) {
+            return Err(Error::InvalidSyntax("a live IKE SA has that SPI here"));
+        }
+        for c in &state.children {
+            self.child_spis.insert(c.inbound_spi);
+        }
+        let sa = IkeSa::from_snapshot(state, now)?;
+        let id = sa.id();
+        self.sas.insert(id.0, sa);
+        Ok(id)
+    }
+
+    /// Applies a sync event from the node that owns the SA to our mirror.
+    pub fn apply_sync(&mut self, now: Instant, e: &SyncEvent) -> Result<(), Error> {
+        let sa = match e {
+            SyncEvent::IkeSa(state) => return self.install_passive(now, (**state).clone()).map(|_| ()),
+            SyncEvent::Deleted { sa } => {
+                if self.sas.get(&sa.0).is_some_and(IkeSa::is_passive) {
+                    self.sas.remove(&sa.0);
+                }
+                return Ok(());
+            }
+            SyncEvent::ChildAdded { sa, child, .. } => {
+                self.child_spis.insert(child.inbound_spi);
+                sa
+            }
+            SyncEvent::ChildDeleted { sa, inbound_spi } => {
+                self.child_spis.remove(inbound_spi);
+                sa
+            }
+            SyncEvent::Progress { sa, .. } | SyncEvent::LastExchange { sa, .. } => sa,
+            SyncEvent::Rekeyed { old, .. } => old,
+        };
+        self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?.apply(e);
+        Ok(())
+    }
+
+    /// Takes over a PASSIVE mirror: it goes live and answers from now on.
+    pub fn activate(&mut self, now: Instant, sa: IkeSaId) -> Result<(), Error> {
+        self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?.activate(now);
+        Ok(())
+    }
+
+    /// Hands a live SA back to PASSIVE (another node took its segment).
+    pub fn deactivate(&mut self, sa: IkeSaId) -> Result<(), Error> {
+        self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?.deactivate();
+        Ok(())
     }
 
     /// The next datagram to send.

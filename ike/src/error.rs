@@ -53,6 +53,9 @@ pub enum Error {
     /// The CHILD_SA is not known to its IKE SA.
     #[error("no such CHILD_SA")]
     UnknownChild,
+    /// The IKE SA is a PASSIVE mirror on this node: another node owns it.
+    #[error("IKE SA is passive here")]
+    Passive,
     /// The SA reached the end of its lifetime without being rekeyed.
     #[error("lifetime expired")]
     Expired,

@@ -102,6 +102,7 @@ impl NatState {
 }
 
 /// A negotiated ESP CHILD_SA pair.
+#[derive(Clone)]
 pub struct ChildSa {
     /// The IKE SA it belongs to.
     pub ike_sa: IkeSaId,

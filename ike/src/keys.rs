@@ -130,6 +130,7 @@ pub fn child_sa_keys(
 /// `SK_d`, `SK_pi` and `SK_pr` are as long as the PRF's output; the
 /// encryption keys carry the AEAD salt at their end; the integrity keys are
 /// empty for an AEAD. `Debug` shows lengths only.
+#[derive(Clone)]
 pub struct IkeKeys {
     sk_d: SecretBytes,
     sk_ai: SecretBytes,

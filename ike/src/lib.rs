@@ -9,6 +9,8 @@
 //! - [`protect`]: the Encrypted (SK) payload: AEAD (RFC 5282) and
 //!   AES-CBC + HMAC (section 3.14) protection of whole messages.
 //! - [`natd`]: NAT detection hashes (section 2.23).
+//! - [`sync`]: what a cluster standby mirrors: sync events, IKE SA
+//!   state snapshots, PASSIVE SAs and their activation.
 //! - [`select`]: proposal selection by the configured preference.
 //! - [`narrow`]: traffic selector narrowing (section 2.9).
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication
@@ -35,6 +37,7 @@ pub mod natd;
 pub mod protect;
 pub mod rules;
 pub mod select;
+pub mod sync;
 pub mod wire;
 
 pub use config::{ChildConfig, Identity, IkeConfig};

@@ -129,6 +129,7 @@ impl IkeSa {
             (ni, &nr),
             g_ir.as_ref().map(|g| g.expose()),
             false,
+            out,
         )?;
 
         let mut reply = vec![
@@ -240,7 +241,7 @@ impl IkeSa {
             rekey_at: None,
             expire_at: None,
         };
-        new.establish(config, now);
+        new.establish(config, now, out);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
         out.spawn(new);
         Ok(())
@@ -357,6 +358,7 @@ impl IkeSa {
             (&ni, nr),
             g_ir.as_ref().map(|g| g.expose()),
             true,
+            out,
         )?;
         out.event(Event::ChildSaRekeyed {
             sa: self.id,
@@ -469,7 +471,7 @@ impl IkeSa {
             rekey_at: None,
             expire_at: None,
         };
-        new.establish(config, now);
+        new.establish(config, now, out);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
         out.spawn(new);
         // The old SA goes: its CHILD_SAs moved to the new one.

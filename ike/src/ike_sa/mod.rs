@@ -14,6 +14,8 @@ use crate::event::{ChildSa, Event, IkeSaId, NatState};
 use crate::keys::{IkeKeys, child_sa_keys, skeyseed};
 use crate::narrow::{covers, narrow};
 use crate::natd::{nat_detection_hash, nat_detection_matches};
+use crate::sync::{ChildEntry, IV_COUNTER_MARGIN, IkeSaState, SyncEvent};
+use tandem_crypto::proposal::EncrAlgorithm;
 
 mod create_child;
 use crate::endpoint::{Allocator, Output};
@@ -55,6 +57,9 @@ enum State {
     Established,
     /// Deleted by either side, or its peer is dead; removed by the endpoint.
     Deleted,
+    /// A standby's mirror of another node's SA: it follows sync events,
+    /// answers nothing and runs no timers until activated.
+    Passive,
     /// Refused or given up; kept only to answer retransmissions.
     Failed,
 }
@@ -91,6 +96,30 @@ enum Context {
     RekeyIke { spi: u64, ni: Vec<u8>, ke: Box<KeyExchange> },
     /// Deleting the CHILD_SA with inbound SPI `old` after its rekey.
     DeleteChild { old: u32 },
+}
+
+impl ChildRecord {
+    fn entry(&self) -> ChildEntry {
+        ChildEntry {
+            inbound_spi: self.inbound,
+            outbound_spi: self.outbound,
+            local_ts: self.local_ts.clone(),
+            remote_ts: self.remote_ts.clone(),
+            rekey_at: self.rekey_at,
+            expire_at: self.expire_at,
+        }
+    }
+
+    fn from_entry(e: ChildEntry) -> Self {
+        Self {
+            inbound: e.inbound_spi,
+            outbound: e.outbound_spi,
+            local_ts: e.local_ts,
+            remote_ts: e.remote_ts,
+            rekey_at: e.rekey_at,
+            expire_at: e.expire_at,
+        }
+    }
 }
 
 /// What the IKE SA remembers of each CHILD_SA.
@@ -407,6 +436,9 @@ impl IkeSa {
         out: &mut Output,
     ) -> Result<(), Error> {
         let h = msg.header;
+        if self.is_passive() {
+            return Err(Error::Passive);
+        }
         self.arrived_on = path;
         if h.flags.response() {
             let Some(p) = &self.pending else { return Ok(()) };
@@ -440,6 +472,13 @@ impl IkeSa {
         };
         if r.is_ok() {
             self.last_request = msg.bytes().to_vec();
+            if let (Some(response), State::Established) = (&self.last_response, &self.state) {
+                out.sync(SyncEvent::LastExchange {
+                    sa: self.id,
+                    request: self.last_request.clone(),
+                    response: response.clone(),
+                });
+            }
         }
         r
     }
@@ -650,7 +689,7 @@ impl IkeSa {
         }
         let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &reply)?;
         self.answer(msg.header.message_id, bytes, out);
-        self.establish(config, now);
+        self.establish(config, now, out);
         out.event(Event::IkeSaEstablished {
             sa: self.id,
             spi_i: self.spi_i,
@@ -744,7 +783,7 @@ impl IkeSa {
             self.fail(Error::AuthenticationFailed, out);
             return Ok(());
         }
-        self.establish(config, now);
+        self.establish(config, now, out);
         out.event(Event::IkeSaEstablished {
             sa: self.id,
             spi_i: self.spi_i,
@@ -801,7 +840,7 @@ impl IkeSa {
     ) -> Result<(), Error> {
         let (ni, nr) = (self.ni.clone(), self.nr.clone());
         let requester = self.role == Role::Initiator;
-        let child = self.new_child(config, now, c, local_ts, remote_ts, (&ni, &nr), None, requester)?;
+        let child = self.new_child(config, now, c, local_ts, remote_ts, (&ni, &nr), None, requester, out)?;
         out.event(Event::ChildSaEstablished(child));
         Ok(())
     }
@@ -820,6 +859,7 @@ impl IkeSa {
         (ni, nr): (&[u8], &[u8]),
         g_ir: Option<&[u8]>,
         requester: bool,
+        out: &mut Output,
     ) -> Result<ChildSa, Error> {
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("CHILD_SA before keys"))?;
         let suite = SkSuite::new(c.selected.encr, c.selected.integ)?;
@@ -841,7 +881,7 @@ impl IkeSa {
             rekey_at: deadlines.map(|d| d.0),
             expire_at: deadlines.map(|d| d.1),
         });
-        Ok(ChildSa {
+        let child = ChildSa {
             ike_sa: self.id,
             local: self.local,
             remote: self.remote,
@@ -855,7 +895,14 @@ impl IkeSa {
             remote_ts,
             inbound_keymat: inbound.clone(),
             outbound_keymat: outbound.clone(),
-        })
+        };
+        out.sync(SyncEvent::ChildAdded {
+            sa: self.id,
+            child: Box::new(child.clone()),
+            rekey_at: deadlines.map(|d| d.0),
+            expire_at: deadlines.map(|d| d.1),
+        });
+        Ok(child)
     }
 
     /// Responder side of INFORMATIONAL (section 1.4): liveness checks are
@@ -1031,11 +1078,160 @@ impl IkeSa {
     }
 
     /// Marks the IKE SA established at `now` and schedules its rekey.
-    fn establish(&mut self, config: &IkeConfig, now: Instant) {
+    fn establish(&mut self, config: &IkeConfig, now: Instant, out: &mut Output) {
         self.state = State::Established;
         let deadlines = config.lifetime.map(|l| l.deadlines(now, self.id.0.wrapping_mul(JITTER_MIX)));
         self.rekey_at = deadlines.map(|d| d.0);
         self.expire_at = deadlines.map(|d| d.1);
+        if let Some(state) = self.snapshot() {
+            out.sync(SyncEvent::IkeSa(Box::new(state)));
+        }
+    }
+
+    /// The SA's state for a standby, once it has keys.
+    pub(crate) fn snapshot(&self) -> Option<IkeSaState> {
+        let crypto = self.crypto.as_ref()?;
+        let suite = crypto.out.suite();
+        let (encr, integ) = match suite {
+            SkSuite::Aead(a) => (EncrAlgorithm::Aead(a), None),
+            SkSuite::CbcHmac(c, i) => (EncrAlgorithm::Cbc(c), Some(i)),
+        };
+        Some(IkeSaState {
+            id: self.id,
+            initiator: self.role == Role::Initiator,
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            local: self.local,
+            remote: self.remote,
+            prf: crypto.prf,
+            encr,
+            integ,
+            nat: self.nat,
+            next_message_id: self.next_message_id,
+            expected_request: self.expected_request,
+            iv_counter: crypto.out.iv_counter(),
+            last_exchange: self.last_response.clone().map(|r| (self.last_request.clone(), r)),
+            children: self.children.iter().map(ChildRecord::entry).collect(),
+            rekey_at: self.rekey_at,
+            expire_at: self.expire_at,
+            keys: crypto.keys.clone(),
+        })
+    }
+
+    /// A PASSIVE mirror of another node's SA, from its state.
+    pub(crate) fn from_snapshot(s: IkeSaState, now: Instant) -> Result<Self, Error> {
+        let suite = SkSuite::new(s.encr, s.integ)?;
+        let k = &s.keys;
+        let i2r = SkCipher::new(suite, k.sk_ei().expose(), k.sk_ai().expose())?;
+        let r2i = SkCipher::new(suite, k.sk_er().expose(), k.sk_ar().expose())?;
+        let (role, mut out, inb) =
+            if s.initiator { (Role::Initiator, i2r, r2i) } else { (Role::Responder, r2i, i2r) };
+        out.advance_iv_counter(s.iv_counter);
+        let (last_request, last_response) = match s.last_exchange {
+            Some((q, r)) => (q, Some(r)),
+            None => (Vec::new(), None),
+        };
+        Ok(Self {
+            id: s.id,
+            role,
+            state: State::Passive,
+            spi_i: s.spi_i,
+            spi_r: s.spi_r,
+            local: s.local,
+            remote: s.remote,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            msg1: Vec::new(),
+            msg2: Vec::new(),
+            crypto: Some(SaCrypto { prf: s.prf, keys: s.keys, out, inb }),
+            next_message_id: s.next_message_id,
+            pending: None,
+            expected_request: s.expected_request,
+            last_request,
+            last_response,
+            children: s.children.into_iter().map(ChildRecord::from_entry).collect(),
+            last_heard: now,
+            deleting: false,
+            nat: s.nat,
+            arrived_on: (s.local, s.remote),
+            init_remote: s.remote,
+            rekey_at: s.rekey_at,
+            expire_at: s.expire_at,
+        })
+    }
+
+    /// Whether this is a PASSIVE mirror.
+    pub(crate) fn is_passive(&self) -> bool {
+        matches!(self.state, State::Passive)
+    }
+
+    /// Message IDs and the SK IV counter, to sync when they move.
+    pub(crate) fn progress(&self) -> Option<(u32, u32, u64)> {
+        let c = self.crypto.as_ref()?;
+        matches!(self.state, State::Established).then_some((
+            self.next_message_id,
+            self.expected_request,
+            c.out.iv_counter(),
+        ))
+    }
+
+    /// Applies a delta to a PASSIVE mirror.
+    pub(crate) fn apply(&mut self, e: &SyncEvent) {
+        if !self.is_passive() {
+            return;
+        }
+        match e {
+            SyncEvent::ChildAdded { child, rekey_at, expire_at, .. } => {
+                self.children.retain(|c| c.inbound != child.inbound_spi);
+                self.children.push(ChildRecord {
+                    inbound: child.inbound_spi,
+                    outbound: child.outbound_spi,
+                    local_ts: child.local_ts.clone(),
+                    remote_ts: child.remote_ts.clone(),
+                    rekey_at: *rekey_at,
+                    expire_at: *expire_at,
+                });
+            }
+            SyncEvent::ChildDeleted { inbound_spi, .. } => {
+                self.children.retain(|c| c.inbound != *inbound_spi)
+            }
+            SyncEvent::Progress { next_message_id, expected_request, iv_counter, .. } => {
+                self.next_message_id = *next_message_id;
+                self.expected_request = *expected_request;
+                if let Some(c) = self.crypto.as_mut() {
+                    c.out.advance_iv_counter(*iv_counter);
+                }
+            }
+            SyncEvent::LastExchange { request, response, .. } => {
+                self.last_request = request.clone();
+                self.last_response = Some(response.clone());
+            }
+            SyncEvent::Rekeyed { .. } => self.children.clear(),
+            SyncEvent::IkeSa(_) | SyncEvent::Deleted { .. } => {}
+        }
+    }
+
+    /// Takes a PASSIVE mirror live: it answers, retransmits and runs its
+    /// timers from now on. The SK IV counter jumps past anything the old
+    /// owner may have used since its last sync.
+    pub(crate) fn activate(&mut self, now: Instant) {
+        if !self.is_passive() {
+            return;
+        }
+        if let Some(c) = self.crypto.as_mut() {
+            let at = c.out.iv_counter().saturating_add(IV_COUNTER_MARGIN);
+            c.out.advance_iv_counter(at);
+        }
+        self.state = State::Established;
+        self.last_heard = now;
+    }
+
+    /// Makes a live SA a PASSIVE mirror again (its segment moved away).
+    pub(crate) fn deactivate(&mut self) {
+        if matches!(self.state, State::Established) {
+            self.state = State::Passive;
+            self.pending = None;
+        }
     }
 
     /// Records an authentic message from the peer. Behind a NAT, answers

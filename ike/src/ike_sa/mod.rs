@@ -349,7 +349,18 @@ impl IkeSa {
     /// For a responder SA: the initiator's SPI and address its IKE_SA_INIT
     /// came from, which the endpoint indexes it by.
     pub(crate) fn init_key(&self) -> Option<(u64, SocketAddr)> {
-        (self.role == Role::Responder && !self.msg1.is_empty()).then_some((self.spi_i, self.init_remote))
+        (self.role == Role::Responder).then_some((self.spi_i, self.init_remote))
+    }
+
+    /// Drops what only IKE_AUTH needed (the IKE_SA_INIT messages and the
+    /// nonces) once the SA is established: about half a KiB per SA.
+    fn forget_handshake(&mut self) {
+        if matches!(self.state, State::Established) && !self.msg1.is_empty() {
+            self.msg1 = Vec::new();
+            self.msg2 = Vec::new();
+            self.ni = Vec::new();
+            self.nr = Vec::new();
+        }
     }
 
     /// Whether the SA is a responder's, between IKE_SA_INIT and IKE_AUTH.
@@ -445,7 +456,9 @@ impl IkeSa {
             if p.message_id != h.message_id {
                 return Err(Error::InvalidSyntax("response with an unexpected message ID"));
             }
-            return self.handle_response(config, rng, now, alloc, msg, out);
+            let r = self.handle_response(config, rng, now, alloc, msg, out);
+            self.forget_handshake();
+            return r;
         }
         // A request from the peer: a retransmission (the very same bytes)
         // gets the cached answer.
@@ -470,6 +483,7 @@ impl IkeSa {
             }
             _ => Err(Error::InvalidSyntax("request not expected in this state")),
         };
+        self.forget_handshake();
         if r.is_ok() {
             self.last_request = msg.bytes().to_vec();
             if let (Some(response), State::Established) = (&self.last_response, &self.state) {

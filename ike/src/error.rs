@@ -38,6 +38,10 @@ pub enum Error {
     /// (an AEAD with integrity, AES-CBC without): a local misuse.
     #[error("invalid Encrypted payload suite: {0}")]
     InvalidSuite(&'static str),
+    /// A fragmented message exceeds this side's reassembly limits (too many
+    /// fragments or octets, RFC 7383): the fragment is dropped silently.
+    #[error("fragment refused: {0}")]
+    FragmentLimit(&'static str),
     /// A cryptographic operation failed or was misused.
     #[error(transparent)]
     Crypto(#[from] tandem_crypto::Error),

@@ -8,6 +8,7 @@
 //!   (section 2.17) and IKE SA rekeying (section 2.18).
 //! - [`protect`]: the Encrypted (SK) payload: AEAD (RFC 5282) and
 //!   AES-CBC + HMAC (section 3.14) protection of whole messages.
+//! - [`fragment`]: IKE message fragmentation (RFC 7383): SKF fragments out, reassembly in.
 //! - [`natd`]: NAT detection hashes (section 2.23).
 //! - [`sync`]: what a cluster standby mirrors: sync events, IKE SA
 //!   state snapshots, PASSIVE SAs and their activation.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod endpoint;
 mod error;
 pub mod event;
+pub mod fragment;
 mod ike_sa;
 pub mod keys;
 pub mod narrow;

@@ -44,6 +44,7 @@
 //! unpredictable, not merely unique.
 
 use crate::Error;
+use crate::wire::Skf;
 use rand_core::CryptoRng;
 use tandem_crypto::aead::{self, AeadAlgorithm, Provider, SaltedAead};
 use tandem_crypto::cbc_hmac::{self, AesCbc, CbcAlgorithm, IntegAlgorithm, Integrity};
@@ -234,12 +235,25 @@ impl SkCipher {
         next_payload: u8,
         inner: &[u8],
     ) -> Result<(), Error> {
+        self.seal_payload(rng, message, next_payload, &[], inner)
+    }
+
+    /// [`seal`](Self::seal) with `fixed` (an SKF's Fragment Number and Total
+    /// Fragments) between the generic header and the IV.
+    fn seal_payload<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &mut Vec<u8>,
+        next_payload: u8,
+        fixed: &[u8],
+        inner: &[u8],
+    ) -> Result<(), Error> {
         if message.len() < IKE_HEADER_LEN {
             return Err(Error::Unencodable("an SK payload into a message shorter than the IKE header"));
         }
         let sk_offset = message.len();
         let suite = self.suite;
-        let sk_len = u16::try_from(suite.sk_payload_len(inner.len()))
+        let sk_len = u16::try_from(suite.sk_payload_len(inner.len()).saturating_add(fixed.len()))
             .map_err(|_| Error::Unencodable("an SK payload over 65535 octets"))?;
         let total = u32::try_from(sk_offset + usize::from(sk_len))
             .map_err(|_| Error::Unencodable("an IKE message over 2^32 - 1 octets"))?;
@@ -260,6 +274,7 @@ impl SkCipher {
         message.reserve(usize::from(sk_len));
         message.extend_from_slice(&[next_payload, 0]);
         message.extend_from_slice(&sk_len.to_be_bytes());
+        message.extend_from_slice(fixed);
         message[IKE_LENGTH_OFFSET..IKE_LENGTH_OFFSET + 4].copy_from_slice(&total.to_be_bytes());
         let iv_start = message.len();
         let pt_start = iv_start + suite.iv_len();
@@ -306,6 +321,12 @@ impl SkCipher {
     /// the padding looked at), and [`Error::InvalidSyntax`] for a Pad Length
     /// longer than the authenticated plaintext. Never panics.
     pub fn open(&self, message: &[u8], sk_offset: usize) -> Result<Vec<u8>, Error> {
+        self.open_payload(message, sk_offset, 0)
+    }
+
+    /// [`open`](Self::open) with `fixed_len` octets (an SKF's Fragment Number
+    /// and Total Fragments) between the generic header and the IV.
+    fn open_payload(&self, message: &[u8], sk_offset: usize, fixed_len: usize) -> Result<Vec<u8>, Error> {
         let suite = self.suite;
         let header = message.get(..IKE_HEADER_LEN).ok_or(Error::Truncated("IKE header"))?;
         let declared = u32::from_be_bytes([header[24], header[25], header[26], header[27]]);
@@ -315,8 +336,9 @@ impl SkCipher {
         if sk_offset < IKE_HEADER_LEN {
             return Err(Error::InvalidSyntax("Encrypted payload inside the IKE header"));
         }
-        let body_start =
-            sk_offset.checked_add(GENERIC_HEADER_LEN).ok_or(Error::Truncated("Encrypted payload"))?;
+        let body_start = sk_offset
+            .checked_add(GENERIC_HEADER_LEN + fixed_len)
+            .ok_or(Error::Truncated("Encrypted payload"))?;
         let generic =
             message.get(sk_offset..body_start).ok_or(Error::Truncated("Encrypted payload header"))?;
         let sk_len = usize::from(u16::from_be_bytes([
@@ -367,6 +389,43 @@ impl SkCipher {
             }
         };
         strip_padding(plaintext)
+    }
+
+    /// Appends an Encrypted Fragment (SKF) payload protecting `chunk`, one
+    /// piece of a message's SK plaintext, to `message` (RFC 7383 section 2.5).
+    ///
+    /// As [`seal`](Self::seal), but Fragment Number and Total Fragments
+    /// follow the generic header, inside the AEAD's associated data and the
+    /// HMAC's coverage; `message` must already name the Encrypted Fragment
+    /// payload (53) as its next payload. `next_payload` is the first inner
+    /// payload's type in fragment 1 and zero in the others. Fails with
+    /// [`Error::Unencodable`] unless `1 <= fragment_number <= total_fragments`.
+    pub fn seal_fragment<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &mut Vec<u8>,
+        next_payload: u8,
+        fragment_number: u16,
+        total_fragments: u16,
+        chunk: &[u8],
+    ) -> Result<(), Error> {
+        if fragment_number == 0 || fragment_number > total_fragments {
+            return Err(Error::Unencodable("an SKF payload numbered 0 or above its total"));
+        }
+        let mut fixed = [0; Skf::FIXED_LEN];
+        fixed[..2].copy_from_slice(&fragment_number.to_be_bytes());
+        fixed[2..].copy_from_slice(&total_fragments.to_be_bytes());
+        self.seal_payload(rng, message, next_payload, &fixed, chunk)
+    }
+
+    /// Verifies and decrypts the SKF payload at `skf_offset` of `message`;
+    /// returns its plaintext chunk (without padding).
+    ///
+    /// As [`open`](Self::open), with the associated data running through
+    /// Total Fragments (RFC 7383 section 2.5). The fragment numbers are
+    /// authenticated here, not range-checked: [`Skf::parse`] does that.
+    pub fn open_fragment(&self, message: &[u8], skf_offset: usize) -> Result<Vec<u8>, Error> {
+        self.open_payload(message, skf_offset, Skf::FIXED_LEN)
     }
 }
 

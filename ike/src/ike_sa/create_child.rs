@@ -25,19 +25,20 @@ use std::time::Instant;
 use tandem_crypto::kex::KeyExchange;
 use tandem_crypto::proposal::ProposalKind;
 
-/// The payloads of a CREATE_CHILD_SA message that matter here.
+/// The payloads of an IKE_SA_INIT or CREATE_CHILD_SA message that matter.
 #[derive(Default)]
-struct Parts<'p, 'a> {
-    sa: Option<&'p Sa>,
-    nonce: Option<&'a [u8]>,
-    ke: Option<&'p Ke<'a>>,
-    tsi: Option<&'p Ts>,
-    tsr: Option<&'p Ts>,
-    rekey: Option<&'p Notify<'a>>,
-    error: Option<NotifyType>,
+pub(super) struct Parts<'p, 'a> {
+    pub(super) sa: Option<&'p Sa>,
+    pub(super) nonce: Option<&'a [u8]>,
+    pub(super) ke: Option<&'p Ke<'a>>,
+    pub(super) tsi: Option<&'p Ts>,
+    pub(super) tsr: Option<&'p Ts>,
+    pub(super) rekey: Option<&'p Notify<'a>>,
+    pub(super) error: Option<NotifyType>,
 }
 
-fn parts<'p, 'a>(payloads: &'p [Payload<'a>]) -> Parts<'p, 'a> {
+/// Picks the payloads that matter out of a message.
+pub(super) fn parts<'p, 'a>(payloads: &'p [Payload<'a>]) -> Parts<'p, 'a> {
     let mut p = Parts::default();
     for payload in payloads {
         match payload {
@@ -214,33 +215,7 @@ impl IkeSa {
         ];
         let bytes = self.encrypt(rng, ExchangeType::CREATE_CHILD_SA, true, mid, &reply)?;
         self.answer(mid, bytes, out);
-        let mut new = IkeSa {
-            id: IkeSaId(new_spi),
-            role: Role::Responder,
-            state: State::Established,
-            spi_i: peer_spi,
-            spi_r: new_spi,
-            local: self.local,
-            remote: self.remote,
-            ni: ni.to_vec(),
-            nr,
-            msg1: Vec::new(),
-            msg2: Vec::new(),
-            crypto: Some(crypto),
-            next_message_id: 0,
-            pending: None,
-            expected_request: 0,
-            last_request: Vec::new(),
-            last_response: None,
-            children: std::mem::take(&mut self.children),
-            last_heard: now,
-            deleting: false,
-            nat: self.nat,
-            arrived_on: self.arrived_on,
-            init_remote: self.remote,
-            rekey_at: None,
-            expire_at: None,
-        };
+        let mut new = self.successor(new_spi, Role::Responder, (peer_spi, new_spi), crypto, now);
         new.establish(config, now, out);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
         out.spawn(new);
@@ -444,16 +419,34 @@ impl IkeSa {
         let old = self.crypto.as_ref().ok_or(Error::InvalidSyntax("rekey before keys"))?;
         let seed = rekey_skeyseed(old.prf, old.keys.sk_d().expose(), g_ir.expose(), ni, nr);
         let crypto = derive_from_seed(prf, &chosen, &seed, ni, nr, (spi, peer_spi), Role::Initiator)?;
-        let mut new = IkeSa {
-            id: IkeSaId(spi),
-            role: Role::Initiator,
+        let mut new = self.successor(spi, Role::Initiator, (spi, peer_spi), crypto, now);
+        new.establish(config, now, out);
+        out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
+        out.spawn(new);
+        // The old SA goes: its CHILD_SAs moved to the new one.
+        self.delete(config, rng, now, out)
+    }
+
+    /// The IKE SA that replaces this one after a rekey: new SPIs and keys,
+    /// fresh message IDs, this one's path and CHILD_SAs (moved over).
+    fn successor(
+        &mut self,
+        id: u64,
+        role: Role,
+        (spi_i, spi_r): (u64, u64),
+        crypto: super::SaCrypto,
+        now: Instant,
+    ) -> IkeSa {
+        IkeSa {
+            id: IkeSaId(id),
+            role,
             state: State::Established,
-            spi_i: spi,
-            spi_r: peer_spi,
+            spi_i,
+            spi_r,
             local: self.local,
             remote: self.remote,
-            ni: ni.to_vec(),
-            nr: nr.to_vec(),
+            ni: Vec::new(),
+            nr: Vec::new(),
             msg1: Vec::new(),
             msg2: Vec::new(),
             crypto: Some(crypto),
@@ -470,12 +463,7 @@ impl IkeSa {
             init_remote: self.remote,
             rekey_at: None,
             expire_at: None,
-        };
-        new.establish(config, now, out);
-        out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });
-        out.spawn(new);
-        // The old SA goes: its CHILD_SAs moved to the new one.
-        self.delete(config, rng, now, out)
+        }
     }
 
     /// Finishes the Delete of an old CHILD_SA pair after its rekey.

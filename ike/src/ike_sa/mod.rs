@@ -18,6 +18,7 @@ use crate::sync::{ChildEntry, IV_COUNTER_MARGIN, IkeSaState, SyncEvent};
 use tandem_crypto::proposal::EncrAlgorithm;
 
 mod create_child;
+
 use crate::endpoint::{Allocator, Output};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
@@ -28,6 +29,7 @@ use crate::wire::{
 use crate::{Error, rules};
 use core::net::SocketAddr;
 use core::time::Duration;
+use create_child::parts;
 use rand_core::CryptoRng;
 use std::time::Instant;
 use tandem_crypto::kex::{DhGroup, KeyExchange};
@@ -264,16 +266,8 @@ impl IkeSa {
         out: &mut Output,
     ) -> Result<Option<Self>, Error> {
         let h = msg.header;
-        let (mut sa_p, mut ke_p, mut nonce) = (None, None, None);
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke_p = Some(k),
-                Payload::Nonce(n) => nonce = Some(n.data),
-                _ => {}
-            }
-        }
-        let (Some(sa_p), Some(ke_p), Some(ni)) = (sa_p, ke_p, nonce) else {
+        let p = parts(&msg.payloads);
+        let (Some(sa_p), Some(ke_p), Some(ni)) = (p.sa, p.ke, p.nonce) else {
             return Err(Error::InvalidSyntax("IKE_SA_INIT request lacks SA, KE or Nonce"));
         };
         let refuse = |out: &mut Output, ty: NotifyType, data: &[u8]| -> Result<Option<Self>, Error> {
@@ -574,16 +568,8 @@ impl IkeSa {
                 return Ok(());
             }
         }
-        let (mut sa_p, mut ke_p, mut nonce) = (None, None, None);
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke_p = Some(k),
-                Payload::Nonce(n) => nonce = Some(n.data),
-                _ => {}
-            }
-        }
-        let (Some(sa_p), Some(ke_p), Some(nr)) = (sa_p, ke_p, nonce) else {
+        let p = parts(&msg.payloads);
+        let (Some(sa_p), Some(ke_p), Some(nr)) = (p.sa, p.ke, p.nonce) else {
             return Err(Error::InvalidSyntax("IKE_SA_INIT response lacks SA, KE or Nonce"));
         };
         let chosen = accepted(ProposalKind::Ike, &config.proposals, sa_p, ProtocolId::IKE)?;

@@ -115,7 +115,7 @@ impl core::fmt::Debug for AesCbc {
 }
 
 fn as_blocks(data: &mut [u8]) -> Result<&mut [Block], Error> {
-    if data.len() % BLOCK_LEN != 0 {
+    if !data.len().is_multiple_of(BLOCK_LEN) {
         return Err(Error::BadLength(data.len()));
     }
     let (blocks, rest) = Block::slice_as_chunks_mut(data);

@@ -66,4 +66,28 @@ pub enum Error {
     /// A request went unanswered through every retransmission.
     #[error("no answer after all retransmissions")]
     Timeout,
+    /// A certificate is malformed or breaks a rule of RFC 5280 that Tandem
+    /// enforces (issuer not a CA, path too long, unknown critical
+    /// extension...): answered with AUTHENTICATION_FAILED.
+    #[error("invalid certificate: {0}")]
+    CertificateInvalid(&'static str),
+    /// A certificate's validity period ended before the time given.
+    #[error("certificate expired")]
+    CertificateExpired,
+    /// A certificate's validity period starts after the time given.
+    #[error("certificate not yet valid")]
+    CertificateNotYetValid,
+    /// No chain leads from the peer's certificate to a trusted CA.
+    #[error("certificate not issued by a trusted CA")]
+    Untrusted,
+    /// A certificate's signature did not verify with its issuer's key.
+    #[error("certificate signature verification failed")]
+    SignatureInvalid,
+    /// A key type, curve or size, a signature algorithm or an Auth Method
+    /// that Tandem does not support.
+    #[error("unsupported: {0}")]
+    UnsupportedKey(&'static str),
+    /// A private key could not be loaded.
+    #[error("invalid private key: {0}")]
+    InvalidKey(&'static str),
 }

@@ -17,6 +17,7 @@
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication
 //!   (section 2.15).
 //! - [`rules`]: which payloads each exchange's messages carry, how many, and where.
+//! - [`pubkey`]: certificates, chain validation and signature AUTH (RFC 5280, 7427, 8420, 4754).
 //!
 //! - [`endpoint`]: the engine. An [`Endpoint`] runs IKE_SA_INIT and
 //!   IKE_AUTH (PSK, first CHILD_SA) as initiator and responder, with
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod narrow;
 pub mod natd;
 pub mod protect;
+pub mod pubkey;
 pub mod rules;
 pub mod select;
 pub mod sync;

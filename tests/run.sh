@@ -28,6 +28,9 @@ step "demo (the README's main job)"
 cargo run --release --quiet -- demo --packets 20000
 cargo run --release --quiet -- demo --packets 2000 --ike-proposal aes128-sha256-modp2048 --esp-proposal aes128-sha256
 
+step "examples"
+cargo run --quiet --example handshake
+
 step "benchmarks, each run once (criterion --test mode)"
 cargo bench -p tandem-esp -p tandem-ike -- --test
 

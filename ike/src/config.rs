@@ -1,8 +1,13 @@
-//! What an IKE endpoint negotiates: proposals, identities, the pre-shared
-//! key and the CHILD_SA it brings up with the IKE SA.
+//! What an IKE endpoint negotiates: proposals, identities, how each side
+//! authenticates (pre-shared key or certificates) and the CHILD_SA it
+//! brings up with the IKE SA.
 
+use crate::pubkey::{Certificate, PrivateKey};
 use crate::wire::{Id, IdType, TrafficSelector};
+use core::fmt;
+use core::net::IpAddr;
 use core::time::Duration;
+use std::sync::Arc;
 use std::time::Instant;
 use tandem_crypto::proposal::Proposal;
 use tandem_crypto::secret::SecretBytes;
@@ -95,7 +100,48 @@ impl ChildConfig {
     }
 }
 
-/// Configuration of an IKE endpoint: one connection, PSK authentication.
+/// Our signing credentials: a private key and its certificate chain.
+pub struct Credentials {
+    /// The private key AUTH payloads are signed with.
+    pub key: PrivateKey,
+    /// Our certificate first, then intermediates the peer may need; each
+    /// is sent in a CERT payload.
+    pub chain: Vec<Certificate>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subjects: Vec<&str> = self.chain.iter().map(Certificate::subject).collect();
+        f.debug_struct("Credentials").field("key", &self.key).field("chain", &subjects).finish()
+    }
+}
+
+/// How we prove our identity (RFC 7296 section 2.15).
+#[derive(Clone, Debug)]
+pub enum LocalAuth {
+    /// A pre-shared key (Auth Method 2).
+    Psk(SecretBytes),
+    /// A signature with our private key (RFC 7427 Auth Method 14, or the
+    /// ECDSA methods of RFC 4754 for peers without RFC 7427), our
+    /// certificates sent along.
+    PubKey(Arc<Credentials>),
+}
+
+/// How the peer must prove its identity.
+#[derive(Clone, Debug)]
+pub enum RemoteAuth {
+    /// A pre-shared key (Auth Method 2).
+    Psk(SecretBytes),
+    /// A signature made with the key of a certificate that chains to one
+    /// of these CAs and names the peer's ID; the CAs are also announced in
+    /// CERTREQ payloads.
+    PubKey {
+        /// The trusted CA certificates.
+        cas: Arc<[Certificate]>,
+    },
+}
+
+/// Configuration of an IKE endpoint: one connection.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct IkeConfig {
@@ -105,8 +151,15 @@ pub struct IkeConfig {
     pub local_id: Identity,
     /// The identity the peer must prove, or any when `None`.
     pub remote_id: Option<Identity>,
-    /// The pre-shared key both sides hold (RFC 7296 section 2.15).
-    pub psk: SecretBytes,
+    /// How we authenticate.
+    pub local_auth: LocalAuth,
+    /// How the peer must authenticate.
+    pub remote_auth: RemoteAuth,
+    /// As initiator, ask the responder for a virtual IPv4 address
+    /// (INTERNAL_IP4_ADDRESS, RFC 7296 section 2.19).
+    pub request_virtual_ip: bool,
+    /// As responder, the DNS servers handed out with virtual addresses.
+    pub dns: Vec<IpAddr>,
     /// The CHILD_SA to set up with the IKE SA.
     pub child: ChildConfig,
     /// First retransmission timeout; it doubles on each retry.
@@ -128,14 +181,18 @@ pub struct IkeConfig {
 }
 
 impl IkeConfig {
-    /// A configuration with strongSwan-like retransmission defaults (4 s,
-    /// five retries, doubling) and a liveness check after 30 s of silence.
+    /// A configuration where both sides authenticate with the pre-shared
+    /// key `psk`, with strongSwan-like retransmission defaults (4 s, five
+    /// retries, doubling) and a liveness check after 30 s of silence.
     pub fn new(proposals: Vec<Proposal>, local_id: Identity, psk: SecretBytes, child: ChildConfig) -> Self {
         Self {
             proposals,
             local_id,
             remote_id: None,
-            psk,
+            local_auth: LocalAuth::Psk(psk.clone()),
+            remote_auth: RemoteAuth::Psk(psk),
+            request_virtual_ip: false,
+            dns: Vec::new(),
             child,
             retransmit_timeout: Duration::from_secs(4),
             retransmit_tries: 5,

@@ -10,6 +10,7 @@
 use crate::config::IkeConfig;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
+use crate::pool::AddressPool;
 use crate::sync::{IkeSaState, SyncEvent};
 use crate::wire::{
     ExchangeType, Flags, Header, Message, MessageBuilder, Notify, NotifyType, Payload, PayloadType,
@@ -99,13 +100,18 @@ impl Output {
     }
 }
 
-/// Hands out unused SPIs to an SA while the endpoint lends it out.
+/// What the endpoint lends an SA while it handles input: unused SPIs, the
+/// wall clock and the address pool.
 pub(crate) struct Allocator<'a> {
     spis: &'a mut dyn SpiAllocator,
     child_spis: &'a mut HashSet<u32>,
     ike_spis: &'a HashMap<u64, IkeSa>,
     /// The SPI of the SA being handled, out of the map meanwhile.
     lent: u64,
+    /// The Unix time in seconds, if the driver set the wall clock.
+    pub(crate) unix_now: Option<u64>,
+    /// Where virtual addresses come from, if anywhere.
+    pub(crate) pool: Option<&'a mut (dyn AddressPool + 'static)>,
 }
 
 impl Allocator<'_> {
@@ -143,6 +149,9 @@ pub struct Endpoint {
     half_open: HashSet<u64>,
     /// Keys the COOKIE hash; drawn on first use.
     cookie_secret: Option<[u8; 32]>,
+    /// An instant and the Unix time (seconds) at it, to date certificates.
+    wall_clock: Option<(Instant, u64)>,
+    pool: Option<Box<dyn AddressPool>>,
     out: Output,
 }
 
@@ -163,8 +172,26 @@ impl Endpoint {
             child_spis: HashSet::new(),
             half_open: HashSet::new(),
             cookie_secret: None,
+            wall_clock: None,
+            pool: None,
             out,
         }
+    }
+
+    /// Leases virtual addresses from `pool` to peers that ask for one in a
+    /// CP payload (RFC 7296 section 2.19). Without a pool such requests
+    /// are answered with INTERNAL_ADDRESS_FAILURE and get no CHILD_SA.
+    pub fn set_address_pool(&mut self, pool: Box<dyn AddressPool>) {
+        self.pool = Some(pool);
+    }
+
+    /// Tells the endpoint the wall-clock time: `unix_secs` seconds since
+    /// the Unix epoch at `now`. Certificate validity is checked against it
+    /// (later instants are counted on from it), and until it is set, peers
+    /// authenticating with certificates are refused. Call it again now and
+    /// then if the host's clock is stepped.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.wall_clock = Some((now, unix_secs));
     }
 
     /// Starts an IKE SA towards `remote`; its IKE_SA_INIT request is queued.
@@ -206,7 +233,7 @@ impl Endpoint {
             }
             if let Some(spi) = self.by_initiator.get(&(h.spi_i, remote)).copied() {
                 // A retransmitted IKE_SA_INIT request.
-                return self.with_sa(spi, |sa, config, alloc, out| {
+                return self.with_sa(now, spi, |sa, config, alloc, out| {
                     sa.handle(config, rng, now, alloc, (local, remote), &msg, out)
                 });
             }
@@ -228,7 +255,7 @@ impl Endpoint {
         if !self.sas.contains_key(&ours) {
             return Err(Error::InvalidSyntax("unknown IKE SPI"));
         }
-        self.with_sa(ours, |sa, config, alloc, out| {
+        self.with_sa(now, ours, |sa, config, alloc, out| {
             sa.handle(config, rng, now, alloc, (local, remote), &msg, out)
         })
     }
@@ -237,6 +264,7 @@ impl Endpoint {
     /// allocator, then puts it back and adopts any SA it spawned.
     fn with_sa<T>(
         &mut self,
+        now: Instant,
         spi: u64,
         f: impl FnOnce(&mut IkeSa, &IkeConfig, &mut Allocator<'_>, &mut Output) -> Result<T, Error>,
     ) -> Result<T, Error> {
@@ -246,6 +274,10 @@ impl Endpoint {
             child_spis: &mut self.child_spis,
             ike_spis: &self.sas,
             lent: spi,
+            unix_now: self
+                .wall_clock
+                .map(|(at, unix)| unix.saturating_add(now.saturating_duration_since(at).as_secs())),
+            pool: self.pool.as_deref_mut(),
         };
         let before = self.out.events.len();
         let progress = sa.progress();
@@ -268,6 +300,11 @@ impl Endpoint {
             if let Some(key) = sa.init_key() {
                 self.by_initiator.remove(&key);
             }
+            if let Some(pool) = self.pool.as_deref_mut() {
+                for addr in sa.take_virtual_ips() {
+                    pool.release(addr);
+                }
+            }
         } else {
             self.sas.insert(spi, sa);
         }
@@ -287,7 +324,7 @@ impl Endpoint {
             .map(|(spi, _)| *spi)
             .collect();
         for spi in due {
-            let _ = self.with_sa(spi, |sa, config, alloc, out| {
+            let _ = self.with_sa(now, spi, |sa, config, alloc, out| {
                 sa.handle_timeout(config, rng, now, alloc, out);
                 Ok(())
             });
@@ -319,7 +356,7 @@ impl Endpoint {
         rng: &mut R,
         sa: IkeSaId,
     ) -> Result<(), Error> {
-        self.with_sa(sa.0, |s, config, alloc, out| s.rekey_ike(config, rng, now, alloc, out))
+        self.with_sa(now, sa.0, |s, config, alloc, out| s.rekey_ike(config, rng, now, alloc, out))
     }
 
     /// Rekeys the CHILD_SA with inbound SPI `inbound_spi` of IKE SA `sa`
@@ -332,7 +369,9 @@ impl Endpoint {
         sa: IkeSaId,
         inbound_spi: u32,
     ) -> Result<(), Error> {
-        self.with_sa(sa.0, |s, config, alloc, out| s.rekey_child(config, rng, now, alloc, inbound_spi, out))
+        self.with_sa(now, sa.0, |s, config, alloc, out| {
+            s.rekey_child(config, rng, now, alloc, inbound_spi, out)
+        })
     }
 
     /// Deletes an established IKE SA and its CHILD_SAs (RFC 7296 section

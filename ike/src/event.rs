@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::wire::TrafficSelector;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use tandem_crypto::cbc_hmac::IntegAlgorithm;
 use tandem_crypto::proposal::EncrAlgorithm;
 use tandem_crypto::secret::SecretBytes;
@@ -27,6 +27,12 @@ pub enum Event {
         remote: SocketAddr,
         /// What NAT detection found.
         nat: NatState,
+        /// Virtual addresses (RFC 7296 section 2.19): as responder, those
+        /// leased to the peer; as initiator, those assigned to us.
+        virtual_ips: Vec<IpAddr>,
+        /// As initiator, the DNS servers the responder sent with our
+        /// virtual address; empty otherwise.
+        dns: Vec<IpAddr>,
     },
     /// A CHILD_SA was negotiated: install it in the data path.
     ChildSaEstablished(ChildSa),

@@ -18,13 +18,16 @@
 //!   (section 2.15).
 //! - [`rules`]: which payloads each exchange's messages carry, how many, and where.
 //! - [`pubkey`]: certificates, chain validation and signature AUTH (RFC 5280, 7427, 8420, 4754).
+//! - [`pool`]: virtual addresses leased to remote-access clients (section 2.19).
 //!
-//! - [`endpoint`]: the engine. An [`Endpoint`] runs IKE_SA_INIT and
-//!   IKE_AUTH (PSK, first CHILD_SA) as initiator and responder, with
-//!   retransmissions; like every core crate it takes datagrams, `now` and
-//!   an RNG and returns datagrams, a timer and [`Event`]s, and does no I/O.
-//!   CREATE_CHILD_SA, INFORMATIONAL, certificates, cookies as responder,
-//!   fragmentation and the cluster events are still to come.
+//! - [`endpoint`]: the engine. An [`Endpoint`] runs every exchange as
+//!   initiator and responder: IKE_SA_INIT (cookies, INVALID_KE retry, NAT
+//!   detection), IKE_AUTH (PSK or certificates, virtual addresses, the
+//!   first CHILD_SA), CREATE_CHILD_SA (new and rekeyed CHILD_SAs, IKE SA
+//!   rekey) and INFORMATIONAL (deletes, liveness), with retransmissions and
+//!   lifetimes. Like every core crate it takes datagrams, `now` and an RNG
+//!   and returns datagrams, a timer, [`Event`]s and sync events, and does
+//!   no I/O.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -37,6 +40,7 @@ mod ike_sa;
 pub mod keys;
 pub mod narrow;
 pub mod natd;
+pub mod pool;
 pub mod protect;
 pub mod pubkey;
 pub mod rules;

@@ -16,7 +16,7 @@
 use crate::event::{ChildSa, IkeSaId, NatState};
 use crate::keys::IkeKeys;
 use crate::wire::TrafficSelector;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 use tandem_crypto::cbc_hmac::IntegAlgorithm;
 use tandem_crypto::prf::PrfAlgorithm;
@@ -76,6 +76,9 @@ pub struct IkeSaState {
     pub last_exchange: Option<(Vec<u8>, Vec<u8>)>,
     /// The CHILD_SAs.
     pub children: Vec<ChildEntry>,
+    /// Virtual addresses leased to the peer (or assigned to us): a new
+    /// owner's pool must hold them reserved.
+    pub virtual_ips: Vec<IpAddr>,
     /// When the IKE SA is due for rekeying.
     pub rekey_at: Option<Instant>,
     /// When the IKE SA expires.

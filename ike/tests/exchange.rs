@@ -8,7 +8,10 @@ use rand_core::SeedableRng;
 use std::time::{Duration, Instant};
 use tandem_crypto::proposal::{EncrAlgorithm, ProposalKind, parse_proposals};
 use tandem_crypto::secret::SecretBytes;
-use tandem_ike::wire::TrafficSelector;
+use tandem_ike::config::{Credentials, LocalAuth, RemoteAuth};
+use tandem_ike::pool::{AddressPool, RangePool};
+use tandem_ike::pubkey::{Certificate, PrivateKey};
+use tandem_ike::wire::{IdType, TrafficSelector};
 use tandem_ike::{ChildConfig, ChildSa, Endpoint, Error, Event, Identity, IkeConfig, Transmit};
 
 const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 500);
@@ -60,6 +63,10 @@ fn pair(ike: &str, esp: &str) -> (IkeConfig, IkeConfig) {
     )
 }
 
+/// The wall-clock time the endpoints are told (2026-06-01), within the
+/// test certificates' validity.
+const UNIX_NOW: u64 = 1_780_272_000;
+
 /// The virtual clock's origin: any instant will do, the test only adds to it.
 #[allow(clippy::disallowed_methods)]
 fn origin() -> Instant {
@@ -88,6 +95,8 @@ impl Net {
             r_events: Vec::new(),
             delivered: 0,
         };
+        n.i.set_wall_clock(n.now, UNIX_NOW);
+        n.r.set_wall_clock(n.now, UNIX_NOW);
         n.i.initiate(n.now, &mut n.rng, I_ADDR, R_ADDR).expect("initiate");
         n
     }
@@ -206,7 +215,7 @@ fn keys_esp_that_carries_traffic_between_the_peers() {
 #[test]
 fn rejects_a_wrong_psk_with_authentication_failed() {
     let (ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
-    rc.psk = SecretBytes::from_slice(b"another secret");
+    rc.remote_auth = RemoteAuth::Psk(SecretBytes::from_slice(b"another secret"));
     let mut n = Net::new(ic, rc, 3);
     n.run(&mut |_, _| true);
     assert_eq!(failure(&n.r_events), Some(&Error::AuthenticationFailed));
@@ -641,4 +650,212 @@ fn rekeys_children_when_their_lifetime_comes() {
     assert!(failure(&n.i_events).is_none() && failure(&n.r_events).is_none());
     let per_rekey = n.now.duration_since(start).as_secs() / ri.len() as u64;
     assert!((90..=100).contains(&per_rekey), "about one rekey per 90-100 s, got {per_rekey}");
+}
+
+/// A file of the test PKI (ike/tests/data/pubkey, see its README).
+fn pki(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/pubkey/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn cert(name: &str) -> Certificate {
+    Certificate::from_pem(&pki(name)).expect("test certificate")
+}
+
+/// Credentials of a test leaf: its key and chain (leaf first).
+fn creds(key: &str, chain: &[&str]) -> LocalAuth {
+    let key = PrivateKey::from_pkcs8_pem(&pki(key)).expect("test key");
+    LocalAuth::PubKey(Credentials { key, chain: chain.iter().map(|c| cert(c)).collect() }.into())
+}
+
+fn trusting(cas: &[&str]) -> RemoteAuth {
+    RemoteAuth::PubKey { cas: cas.iter().map(|c| cert(c)).collect() }
+}
+
+/// An initiator `ed.example.test` (Ed25519 by the P-384 intermediate) and
+/// a responder `gw.example.test` (P-256 by the same), both trusting the EC
+/// root only, so each must send the intermediate.
+fn cert_pair() -> (IkeConfig, IkeConfig) {
+    let (mut ic, mut rc) = pair("aes256gcm16-prfsha384-ecp384", "aes256gcm16");
+    ic.local_id = Identity::fqdn("ed.example.test");
+    ic.local_auth = creds("leaf-ed.key", &["leaf-ed.pem", "int-ec.pem"]);
+    ic.remote_auth = trusting(&["root-ec.pem"]);
+    ic.remote_id = Some(Identity::fqdn("gw.example.test"));
+    rc.local_id = Identity::fqdn("gw.example.test");
+    rc.local_auth = creds("leaf-ec.key", &["leaf-ec.pem", "int-ec.pem"]);
+    rc.remote_auth = trusting(&["root-ec.pem"]);
+    (ic, rc)
+}
+
+#[test]
+fn establishes_with_certificates_and_digital_signatures() {
+    let (ic, rc) = cert_pair();
+    let mut n = Net::new(ic, rc, 30);
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+    assert_eq!((children(&n.i_events).len(), children(&n.r_events).len()), (1, 1));
+    assert!(failure(&n.i_events).is_none() && failure(&n.r_events).is_none());
+}
+
+#[test]
+fn establishes_with_rsa_and_p384_certificates() {
+    let (mut ic, mut rc) = pair("aes128-sha256-modp2048", "aes128-sha256");
+    ic.local_id = Identity::fqdn("rsa.example.test");
+    ic.local_auth = creds("leaf-rsa.key", &["leaf-rsa-pss-sha256.pem"]);
+    ic.remote_auth = trusting(&["root-rsa.pem"]);
+    // Its certificate names rsa.example.test and rsa@example.test.
+    rc.local_id = Identity { ty: IdType::ID_RFC822_ADDR, data: b"rsa@example.test".to_vec() };
+    rc.local_auth = creds("leaf-p384.key", &["leaf-p384.pem"]);
+    rc.remote_auth = trusting(&["root-rsa.pem"]);
+    let mut n = Net::new(ic, rc, 31);
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+}
+
+#[test]
+fn mixes_a_psk_initiator_with_a_certificate_responder() {
+    let (mut ic, mut rc) = cert_pair();
+    let psk = SecretBytes::from_slice(b"client psk");
+    ic.local_auth = LocalAuth::Psk(psk.clone());
+    rc.remote_auth = RemoteAuth::Psk(psk);
+    ic.local_id = Identity::fqdn("client.example");
+    let mut n = Net::new(ic, rc, 32);
+    n.run(&mut |_, _| true);
+    assert_eq!((established(&n.i_events), established(&n.r_events)), (1, 1));
+}
+
+/// Runs a certificate handshake after `tweak` and returns both sides'
+/// failures.
+fn cert_failure(
+    seed: u8,
+    tweak: impl FnOnce(&mut IkeConfig, &mut IkeConfig),
+) -> (Option<Error>, Option<Error>) {
+    let (mut ic, mut rc) = cert_pair();
+    tweak(&mut ic, &mut rc);
+    let mut n = Net::new(ic, rc, seed);
+    n.run(&mut |_, _| true);
+    assert_eq!(established(&n.i_events), 0, "the initiator must not be established");
+    (failure(&n.i_events).cloned(), failure(&n.r_events).cloned())
+}
+
+#[test]
+fn refuses_a_certificate_from_an_untrusted_ca() {
+    let (i, r) = cert_failure(33, |_, rc| rc.remote_auth = trusting(&["root-rsa.pem", "root-other.pem"]));
+    assert_eq!(r, Some(Error::Untrusted));
+    assert_eq!(i, Some(Error::Refused(24)), "AUTHENTICATION_FAILED");
+}
+
+#[test]
+fn refuses_an_initiator_whose_certificate_does_not_name_its_id() {
+    let (i, r) = cert_failure(34, |ic, _| ic.local_id = Identity::fqdn("gw.example.test"));
+    assert_eq!(r, Some(Error::AuthenticationFailed));
+    assert_eq!(i, Some(Error::Refused(24)));
+}
+
+#[test]
+fn refuses_a_responder_whose_certificate_is_untrusted() {
+    // The responder accepts the initiator, which then refuses the answer.
+    let (i, r) = cert_failure(35, |ic, _| ic.remote_auth = trusting(&["root-rsa.pem"]));
+    assert_eq!(i, Some(Error::Untrusted));
+    assert_eq!(r, None);
+}
+
+#[test]
+fn refuses_an_expired_certificate() {
+    let (ic, rc) = cert_pair();
+    let mut n = Net::new(ic, rc, 36);
+    // 2031-01-01: the leaves expired on 2030-02-01.
+    n.r.set_wall_clock(n.now, 1_924_992_000);
+    n.run(&mut |_, _| true);
+    assert_eq!(failure(&n.r_events), Some(&Error::CertificateExpired));
+    assert_eq!(established(&n.i_events), 0);
+}
+
+#[test]
+fn refuses_certificates_without_a_wall_clock() {
+    let (ic, rc) = cert_pair();
+    let mut n = Net::new(ic, rc, 37);
+    n.r = Endpoint::new(cert_pair().1);
+    n.run(&mut |_, _| true);
+    assert!(matches!(failure(&n.r_events), Some(Error::CertificateInvalid(_))), "{:?}", n.r_events);
+}
+
+#[test]
+fn refuses_a_psk_where_a_signature_is_required() {
+    let (i, r) = cert_failure(38, |ic, _| ic.local_auth = LocalAuth::Psk(SecretBytes::from_slice(b"guess")));
+    assert!(r.is_some(), "the responder refuses");
+    assert_eq!(i, Some(Error::Refused(24)));
+}
+
+/// A pool the test can look into while the endpoint owns it.
+struct SharedPool(std::rc::Rc<std::cell::RefCell<RangePool>>);
+
+impl AddressPool for SharedPool {
+    fn lease(&mut self, peer: &Identity, ipv6: bool) -> Option<IpAddr> {
+        self.0.borrow_mut().lease(peer, ipv6)
+    }
+    fn release(&mut self, addr: IpAddr) {
+        self.0.borrow_mut().release(addr);
+    }
+}
+
+/// A road warrior asking for a virtual address, and a gateway leasing
+/// from 10.3.0.1-10.3.0.9 with a DNS server.
+fn road_warrior(seed: u8) -> (Net, std::rc::Rc<std::cell::RefCell<RangePool>>) {
+    let (mut ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let anywhere = ts([0, 0, 0, 0], [255, 255, 255, 255]);
+    ic.request_virtual_ip = true;
+    ic.child.local_ts = vec![anywhere];
+    rc.child.remote_ts = vec![ts([10, 3, 0, 0], [10, 3, 255, 255])];
+    rc.dns = vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53))];
+    let mut n = Net::new(ic, rc, seed);
+    let pool = RangePool::new([10, 3, 0, 1].into(), [10, 3, 0, 9].into()).expect("range");
+    let pool = std::rc::Rc::new(std::cell::RefCell::new(pool));
+    n.r.set_address_pool(Box::new(SharedPool(pool.clone())));
+    (n, pool)
+}
+
+fn virtual_ips(events: &[Event]) -> Option<(Vec<IpAddr>, Vec<IpAddr>)> {
+    events.iter().find_map(|e| match e {
+        Event::IkeSaEstablished { virtual_ips, dns, .. } => Some((virtual_ips.clone(), dns.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn leases_a_virtual_ip_and_narrows_the_child_to_it() {
+    let (mut n, pool) = road_warrior(40);
+    n.run(&mut |_, _| true);
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1));
+    let dns = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53));
+    assert_eq!(virtual_ips(&n.i_events), Some((vec![vip], vec![dns])));
+    assert_eq!(virtual_ips(&n.r_events), Some((vec![vip], vec![])));
+    let (ci, cr) = (children(&n.i_events)[0], children(&n.r_events)[0]);
+    assert_eq!(ci.local_ts, vec![TrafficSelector::any(vip, vip)], "the client's side is its VIP");
+    assert_eq!(cr.remote_ts, ci.local_ts);
+    assert_eq!(pool.borrow().leased(), 1);
+
+    // An IKE SA rekey keeps the lease; the delete gives it back.
+    let sa = n.i.sa_ids().next().expect("SA");
+    n.i.rekey_ike(n.now, &mut n.rng, sa).expect("rekey");
+    n.run(&mut |_, _| true);
+    assert_eq!(deleted(&n.r_events).len(), 1, "the old IKE SA went");
+    assert_eq!(pool.borrow().leased(), 1, "the new IKE SA holds the address");
+    let sa = n.i.sa_ids().next().expect("SA");
+    n.i.delete(n.now, &mut n.rng, sa).expect("delete");
+    n.run(&mut |_, _| true);
+    assert_eq!(pool.borrow().leased(), 0);
+}
+
+#[test]
+fn answers_internal_address_failure_without_an_address() {
+    let (mut n, pool) = road_warrior(41);
+    // An exhausted pool.
+    for i in 0..9 {
+        pool.borrow_mut().lease(&Identity::fqdn(&format!("other{i}")), false).expect("free address");
+    }
+    n.run(&mut |_, _| true);
+    assert_eq!(established(&n.i_events), 1, "the IKE SA stands");
+    assert_eq!(failure(&n.i_events), Some(&Error::Refused(36)), "INTERNAL_ADDRESS_FAILURE");
+    assert!(children(&n.r_events).is_empty());
 }

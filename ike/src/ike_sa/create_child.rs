@@ -449,6 +449,8 @@ impl IkeSa {
             nr: Vec::new(),
             msg1: Vec::new(),
             msg2: Vec::new(),
+            peer_hashes: Vec::new(),
+            virtual_ips: std::mem::take(&mut self.virtual_ips),
             crypto: Some(crypto),
             next_message_id: 0,
             pending: None,

@@ -8,26 +8,32 @@
 //! when the request is retransmitted. Messages with an unexpected message ID
 //! are dropped.
 
-use crate::auth::{initiator_signed_octets, psk_auth, responder_signed_octets, verify_psk_auth};
-use crate::config::IkeConfig;
+use crate::auth::{initiator_signed_octets, responder_signed_octets};
+use crate::config::{Identity, IkeConfig};
 use crate::event::{ChildSa, Event, IkeSaId, NatState};
 use crate::keys::{IkeKeys, child_sa_keys, skeyseed};
 use crate::narrow::{covers, narrow};
 use crate::natd::{nat_detection_hash, nat_detection_matches};
+use crate::pubkey::signature_hash_algorithms_data;
+use crate::pubkey::{HashAlgorithm, SUPPORTED_HASH_ALGORITHMS, parse_signature_hash_algorithms};
 use crate::sync::{ChildEntry, IV_COUNTER_MARGIN, IkeSaState, SyncEvent};
+use authenticate::PeerProof;
 use tandem_crypto::proposal::EncrAlgorithm;
 
+mod authenticate;
 mod create_child;
+mod virtual_ip;
 
 use crate::endpoint::{Allocator, Output};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
 use crate::wire::{
-    self, Auth, AuthMethod, Delete, ExchangeType, Flags, Header, Id, Ke, Message, MessageBuilder, Nonce,
-    Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector, TrafficSelector, Ts,
+    self, Auth, AuthMethod, CertEncoding, CfgType, Delete, ExchangeType, Flags, Header, Id, Ke, Message,
+    MessageBuilder, Nonce, Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector,
+    TrafficSelector, Ts,
 };
 use crate::{Error, rules};
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use create_child::parts;
 use rand_core::CryptoRng;
@@ -150,6 +156,11 @@ pub(crate) struct IkeSa {
     /// The IKE_SA_INIT request and response as sent (RealMessage1/2).
     msg1: Vec<u8>,
     msg2: Vec<u8>,
+    /// The hashes the peer announced in SIGNATURE_HASH_ALGORITHMS.
+    peer_hashes: Vec<HashAlgorithm>,
+    /// Virtual addresses: leased to the peer (responder) or assigned to
+    /// us (initiator).
+    virtual_ips: Vec<IpAddr>,
     crypto: Option<SaCrypto>,
     next_message_id: u32,
     pending: Option<Pending>,
@@ -203,6 +214,8 @@ impl IkeSa {
             nr: Vec::new(),
             msg1: Vec::new(),
             msg2: Vec::new(),
+            peer_hashes: Vec::new(),
+            virtual_ips: Vec::new(),
             crypto: None,
             next_message_id: 0,
             pending: None,
@@ -244,6 +257,8 @@ impl IkeSa {
         b.push(Payload::Nonce(Nonce { data: &self.ni }));
         b.push(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, &src)));
         b.push(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)));
+        let hashes = signature_hash_algorithms_data(&SUPPORTED_HASH_ALGORITHMS);
+        b.push(Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, &hashes)));
         let bytes = b.build()?;
         self.msg1 = bytes.clone();
         self.next_message_id = 0;
@@ -296,15 +311,25 @@ impl IkeSa {
         let (spi_i, spi_rb) = (h.spi_i.to_be_bytes(), spi_r.to_be_bytes());
         let src = nat_detection_hash(&spi_i, &spi_rb, local);
         let dst = nat_detection_hash(&spi_i, &spi_rb, remote);
-        let reply = MessageBuilder::new(header(h.spi_i, spi_r, ExchangeType::IKE_SA_INIT, false, true, 0))
+        let mut b = MessageBuilder::new(header(h.spi_i, spi_r, ExchangeType::IKE_SA_INIT, false, true, 0))
             .payload(Payload::Sa(
                 sa_payload(&[chosen.to_proposal()], ProtocolId::IKE, &[])?.numbered(chosen.number),
             ))
             .payload(Payload::Ke(Ke { group: group.iana_id(), data: ke.public_value() }))
             .payload(Payload::Nonce(Nonce { data: &nr }))
             .payload(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, &src)))
-            .payload(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)))
-            .build()?;
+            .payload(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)));
+        let certreq = authenticate::certreq(&config.remote_auth);
+        if let Some(data) = &certreq {
+            b.push(authenticate::certreq_payload(data));
+        }
+        // Section 4 of RFC 7427: announced back only to a peer that did.
+        let peer_hashes = peer_hashes(msg)?;
+        let hashes = signature_hash_algorithms_data(&SUPPORTED_HASH_ALGORITHMS);
+        if !peer_hashes.is_empty() {
+            b.push(Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, &hashes)));
+        }
+        let reply = b.build()?;
         out.transmit(local, remote, reply.clone());
         Ok(Some(Self {
             id: IkeSaId(spi_r),
@@ -318,6 +343,8 @@ impl IkeSa {
             nr,
             msg1: msg.bytes().to_vec(),
             msg2: reply.clone(),
+            peer_hashes,
+            virtual_ips: Vec::new(),
             crypto: Some(crypto),
             next_message_id: 0,
             pending: None,
@@ -352,9 +379,15 @@ impl IkeSa {
         if matches!(self.state, State::Established) && !self.msg1.is_empty() {
             self.msg1 = Vec::new();
             self.msg2 = Vec::new();
+            self.peer_hashes = Vec::new();
             self.ni = Vec::new();
             self.nr = Vec::new();
         }
+    }
+
+    /// Hands over the SA's virtual addresses, for the pool to take back.
+    pub(crate) fn take_virtual_ips(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.virtual_ips)
     }
 
     /// Whether the SA is a responder's, between IKE_SA_INIT and IKE_AUTH.
@@ -504,7 +537,9 @@ impl IkeSa {
             (State::InitSent { .. }, ExchangeType::IKE_SA_INIT) => {
                 self.init_response(config, rng, now, alloc, msg, out)
             }
-            (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => self.auth_response(config, now, msg, out),
+            (State::AuthSent { .. }, ExchangeType::IKE_AUTH) => {
+                self.auth_response(config, now, alloc.unix_now, msg, out)
+            }
             (State::Established, ExchangeType::INFORMATIONAL) => {
                 self.decrypt(msg)?;
                 self.heard(now);
@@ -586,6 +621,7 @@ impl IkeSa {
         self.spi_r = msg.header.spi_r;
         self.nr = nr.to_vec();
         self.msg2 = msg.bytes().to_vec();
+        self.peer_hashes = peer_hashes(msg)?;
         self.nat = detect_nat(msg, self.spi_i, self.spi_r, self.local, self.remote);
         if self.nat.detected() {
             // Section 2.23: behind a NAT, IKE moves to port 4500 (with the
@@ -600,19 +636,25 @@ impl IkeSa {
             Some(derive(prf, &chosen, &self.ni, nr, self.spi_i, self.spi_r, g_ir.expose(), self.role)?);
         self.pending = None;
 
-        // IKE_AUTH: IDi, AUTH, SAi2, TSi, TSr.
+        // IKE_AUTH: IDi, [CERT...], [CERTREQ], AUTH, SAi2, TSi, TSr.
         let child_spi = alloc.child_spi(rng);
         let idi = config.local_id.body();
-        let auth = self.our_auth(config, &idi)?;
+        let (method, auth) = self.our_auth(config, rng, &idi)?;
         let child_sa =
             sa_payload(&without_pfs(&config.child.proposals), ProtocolId::ESP, &child_spi.to_be_bytes())?;
-        let payloads = [
-            Payload::IdI(Id { ty: config.local_id.ty, data: &config.local_id.data }),
-            Payload::Auth(Auth { method: AuthMethod::SHARED_KEY_MIC, data: &auth }),
+        let certreq = authenticate::certreq(&config.remote_auth);
+        let mut payloads = vec![Payload::IdI(Id { ty: config.local_id.ty, data: &config.local_id.data })];
+        payloads.extend(authenticate::cert_payloads(&config.local_auth));
+        payloads.extend(certreq.as_deref().map(authenticate::certreq_payload));
+        payloads.push(Payload::Auth(Auth { method, data: &auth }));
+        if config.request_virtual_ip {
+            payloads.push(Payload::Cp(virtual_ip::request()));
+        }
+        payloads.extend([
             Payload::Sa(child_sa),
             Payload::TsI(ts_payload(&config.child.local_ts)),
             Payload::TsR(ts_payload(&config.child.remote_ts)),
-        ];
+        ]);
         self.next_message_id = 1;
         let bytes = self.encrypt(rng, ExchangeType::IKE_AUTH, false, 1, &payloads)?;
         self.send_request(config, now, bytes, Context::Plain, out);
@@ -636,13 +678,16 @@ impl IkeSa {
         let payloads = inner_payloads(msg, first, &plain)?;
         let idi_body = raw_body(first, &plain, PayloadType::IDi)?;
         let (mut auth, mut idi, mut sa_p, mut tsi, mut tsr) = (None, None, None, None, None);
+        let (mut certs, mut cp_request) = (Vec::new(), None);
         for p in &payloads {
             match p {
                 Payload::IdI(i) => idi = Some(i),
+                Payload::Cp(c) if c.cfg_type == CfgType::CFG_REQUEST => cp_request = Some(c),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(s) => sa_p = Some(s),
                 Payload::TsI(t) => tsi = Some(t),
                 Payload::TsR(t) => tsr = Some(t),
+                Payload::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE => certs.push(c.data),
                 _ => {}
             }
         }
@@ -652,27 +697,46 @@ impl IkeSa {
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
         let signed =
             initiator_signed_octets(crypto.prf, &self.msg1, &self.nr, crypto.keys.sk_pi().expose(), idi_body);
-        let id_ok = config.remote_id.as_ref().is_none_or(|r| r.matches(idi));
-        let verified = auth.method == AuthMethod::SHARED_KEY_MIC
-            && id_ok
-            && verify_psk_auth(crypto.prf, config.psk.expose(), &signed, auth.data).is_ok();
-        if !verified {
+        let proof = PeerProof { id: idi, auth, certs };
+        let verified = authenticate::verify(
+            &config.remote_auth,
+            config.remote_id.as_ref(),
+            crypto.prf,
+            &proof,
+            &signed,
+            alloc.unix_now,
+        );
+        if let Err(e) = verified {
             let n = [Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, &[]))];
             let reply = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &n)?;
             self.answer(msg.header.message_id, reply, out);
-            self.fail(Error::AuthenticationFailed, out);
+            self.fail(e, out);
             return Ok(());
         }
 
         let idr = config.local_id.body();
-        let our_auth = self.our_auth(config, &idr)?;
-        let mut reply = vec![
-            Payload::IdR(Id { ty: config.local_id.ty, data: &config.local_id.data }),
-            Payload::Auth(Auth { method: AuthMethod::SHARED_KEY_MIC, data: &our_auth }),
-        ];
+        let (method, our_auth) = self.our_auth(config, rng, &idr)?;
+        let mut reply = vec![Payload::IdR(Id { ty: config.local_id.ty, data: &config.local_id.data })];
+        reply.extend(authenticate::cert_payloads(&config.local_auth));
+        reply.push(Payload::Auth(Auth { method, data: &our_auth }));
+        // A virtual address, if asked for: without one, no CHILD_SA.
+        let cp_reply = match cp_request {
+            Some(request) => {
+                let peer = Identity { ty: idi.ty, data: idi.data.to_vec() };
+                virtual_ip::lease(request, &peer, alloc.pool.as_deref_mut(), &config.dns).map(|(ips, cp)| {
+                    self.virtual_ips = ips;
+                    Some(cp)
+                })
+            }
+            None => Ok(None),
+        };
+        if let Ok(Some(cp)) = &cp_reply {
+            reply.push(Payload::Cp(cp.clone()));
+        }
         // The CHILD_SA: its failure leaves the IKE SA up (section 1.2).
-        let child = match (sa_p, tsi, tsr) {
-            (Some(sa_p), Some(tsi), Some(tsr)) => {
+        let child = match (cp_reply, sa_p, tsi, tsr) {
+            (Err(ty), ..) => Err(ty),
+            (Ok(_), Some(sa_p), Some(tsi), Some(tsr)) => {
                 self.negotiate_child(config, rng, alloc, sa_p, tsi, tsr, false)
             }
             _ => Err(NotifyType::INVALID_SYNTAX),
@@ -696,6 +760,8 @@ impl IkeSa {
             spi_r: self.spi_r,
             remote: self.remote,
             nat: self.nat,
+            virtual_ips: self.virtual_ips.clone(),
+            dns: Vec::new(),
         });
         if let Ok((sa, local_ts, remote_ts)) = child {
             self.install_child(config, now, sa, local_ts, remote_ts, out)?;
@@ -727,8 +793,15 @@ impl IkeSa {
             .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
             .map(u32::from_be_bytes)
             .ok_or(NotifyType::INVALID_SYNTAX)?;
-        // TSi is the initiator's side: the remote one for us.
-        let remote_ts = narrow(&ranges(tsi), &config.child.remote_ts);
+        // TSi is the initiator's side: the remote one for us; a peer with
+        // virtual addresses gets only those.
+        let remote_allowed = if self.virtual_ips.is_empty() {
+            config.child.remote_ts.clone()
+        } else {
+            let vips: Vec<_> = self.virtual_ips.iter().map(|a| TrafficSelector::any(*a, *a)).collect();
+            narrow(&vips, &config.child.remote_ts)
+        };
+        let remote_ts = narrow(&ranges(tsi), &remote_allowed);
         let local_ts = narrow(&ranges(tsr), &config.child.local_ts);
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err(NotifyType::TS_UNACCEPTABLE);
@@ -741,6 +814,7 @@ impl IkeSa {
         &mut self,
         config: &IkeConfig,
         now: Instant,
+        unix_now: Option<u64>,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
@@ -754,14 +828,17 @@ impl IkeSa {
         let payloads = inner_payloads(msg, first, &plain)?;
         self.pending = None;
         let (mut auth, mut idr, mut sa_p, mut tsi, mut tsr, mut error) = (None, None, None, None, None, None);
+        let (mut certs, mut cp_reply) = (Vec::new(), None);
         for p in &payloads {
             match p {
                 Payload::IdR(i) => idr = Some(i),
+                Payload::Cp(c) => cp_reply = Some(c),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(s) => sa_p = Some(s),
                 Payload::TsI(t) => tsi = Some(t),
                 Payload::TsR(t) => tsr = Some(t),
                 Payload::Notify(n) if n.ty.is_error() => error = Some(n.ty),
+                Payload::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE => certs.push(c.data),
                 _ => {}
             }
         }
@@ -775,14 +852,27 @@ impl IkeSa {
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
         let signed =
             responder_signed_octets(crypto.prf, &self.msg2, &self.ni, crypto.keys.sk_pr().expose(), idr_body);
-        let id_ok = config.remote_id.as_ref().is_none_or(|r| r.matches(idr));
-        if auth.method != AuthMethod::SHARED_KEY_MIC
-            || !id_ok
-            || verify_psk_auth(crypto.prf, config.psk.expose(), &signed, auth.data).is_err()
-        {
-            self.fail(Error::AuthenticationFailed, out);
+        let proof = PeerProof { id: idr, auth, certs };
+        let verified = authenticate::verify(
+            &config.remote_auth,
+            config.remote_id.as_ref(),
+            crypto.prf,
+            &proof,
+            &signed,
+            unix_now,
+        );
+        if let Err(e) = verified {
+            self.fail(e, out);
             return Ok(());
         }
+        let dns = match cp_reply.filter(|_| config.request_virtual_ip) {
+            Some(cp) => {
+                let (addrs, dns) = virtual_ip::parse_reply(cp);
+                self.virtual_ips = addrs;
+                dns
+            }
+            None => Vec::new(),
+        };
         self.establish(config, now, out);
         out.event(Event::IkeSaEstablished {
             sa: self.id,
@@ -790,6 +880,8 @@ impl IkeSa {
             spi_r: self.spi_r,
             remote: self.remote,
             nat: self.nat,
+            virtual_ips: self.virtual_ips.clone(),
+            dns,
         });
 
         let (Some(sa_p), Some(tsi), Some(tsr)) = (sa_p, tsi, tsr) else {
@@ -1112,6 +1204,7 @@ impl IkeSa {
             iv_counter: crypto.out.iv_counter(),
             last_exchange: self.last_response.clone().map(|r| (self.last_request.clone(), r)),
             children: self.children.iter().map(ChildRecord::entry).collect(),
+            virtual_ips: self.virtual_ips.clone(),
             rekey_at: self.rekey_at,
             expire_at: self.expire_at,
             keys: crypto.keys.clone(),
@@ -1143,6 +1236,8 @@ impl IkeSa {
             nr: Vec::new(),
             msg1: Vec::new(),
             msg2: Vec::new(),
+            peer_hashes: Vec::new(),
+            virtual_ips: s.virtual_ips,
             crypto: Some(SaCrypto { prf: s.prf, keys: s.keys, out, inb }),
             next_message_id: s.next_message_id,
             pending: None,
@@ -1244,8 +1339,13 @@ impl IkeSa {
         }
     }
 
-    /// Our AUTH payload data over `id_body` (section 2.15).
-    fn our_auth(&self, config: &IkeConfig, id_body: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Our AUTH payload's method and data over `id_body` (section 2.15).
+    fn our_auth<R: CryptoRng + ?Sized>(
+        &self,
+        config: &IkeConfig,
+        rng: &mut R,
+        id_body: &[u8],
+    ) -> Result<(AuthMethod, Vec<u8>), Error> {
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("AUTH before keys"))?;
         let signed = match self.role {
             Role::Initiator => initiator_signed_octets(
@@ -1263,7 +1363,7 @@ impl IkeSa {
                 id_body,
             ),
         };
-        Ok(psk_auth(crypto.prf, config.psk.expose(), &signed))
+        authenticate::sign(&config.local_auth, crypto.prf, &signed, &self.peer_hashes, rng)
     }
 
     fn encrypt<R: CryptoRng + ?Sized>(
@@ -1331,6 +1431,19 @@ const NAT_T_PORT: u16 = 4500;
 
 /// Compares an IKE_SA_INIT message's NAT detection hashes with the path it
 /// came on (section 2.23). A peer that sends none gets no NAT traversal.
+/// The hashes a peer announced in its IKE_SA_INIT message's
+/// SIGNATURE_HASH_ALGORITHMS notify (RFC 7427 section 4), if any.
+fn peer_hashes(msg: &Message<'_>) -> Result<Vec<HashAlgorithm>, Error> {
+    for p in &msg.payloads {
+        if let Payload::Notify(n) = p {
+            if n.ty == NotifyType::SIGNATURE_HASH_ALGORITHMS {
+                return parse_signature_hash_algorithms(n.data);
+            }
+        }
+    }
+    Ok(Vec::new())
+}
+
 fn detect_nat(msg: &Message<'_>, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> NatState {
     let (spi_i, spi_r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
     let (mut src, mut dst) = (Vec::new(), Vec::new());

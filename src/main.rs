@@ -1,13 +1,19 @@
 //! `tandem`: the gateway binary.
 //!
-//! Today it carries `tandem demo`, an in-process run of the data path that
-//! needs no root: a key exchange, KEYMAT derivation, ESP SAs in both
-//! directions, and a batch of packets through them with the drop counters
-//! shown. The gateway runtime (`tandem run`) arrives with the IKE engine.
+//! - `tandem run -c FILE`: the gateway (IKE, ESP in UDP, a TUN device).
+//! - `tandem check -c FILE`: validates a gateway configuration (see
+//!   docs/config.md).
+//! - `tandem segment-of ADDR`: the cluster segment of a peer address.
+//! - `tandem demo`: an in-process run of the data path that needs no root:
+//!   a key exchange, KEYMAT derivation, ESP SAs in both directions, and a
+//!   batch of packets through them with the drop counters shown.
 
+mod config;
 mod demo;
+mod gateway;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Tandem: a userspace IPsec/IKEv2 gateway with active/active clustering.
@@ -20,20 +26,90 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway (needs root: a TUN device, routes, UDP 500/4500).
+    Run(RunArgs),
+    /// Print the cluster segment of a peer address (CLUSTERIP sourceip).
+    SegmentOf(SegmentOfArgs),
+    /// Validate a configuration file and summarize it; exit 1 on errors.
+    Check(CheckArgs),
     /// Run the ESP data path in process: no root, no network.
     Demo(demo::DemoArgs),
 }
 
+/// Options of `tandem check`.
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The configuration file.
+    #[arg(short, long, value_name = "FILE", default_value = "/etc/tandem/gateway.toml")]
+    config: PathBuf,
+    /// Print every connection, child and pool with its defaults filled in.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Options of `tandem run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The configuration file.
+    #[arg(short, long, value_name = "FILE", default_value = "/etc/tandem/gateway.toml")]
+    config: PathBuf,
+}
+
+/// Options of `tandem segment-of`.
+#[derive(Debug, Args)]
+struct SegmentOfArgs {
+    /// The peer's IPv4 or IPv6 address.
+    addr: std::net::IpAddr,
+    /// The cluster's segment count (1 to 64).
+    #[arg(long, default_value_t = 2)]
+    count: u32,
+}
+
+/// `tandem run`: load, check, plan, then serve until SIGTERM.
+fn run(args: &RunArgs) -> Result<(), String> {
+    let cfg = config::load(&args.config).map_err(|e| e.to_string())?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.log.level.name()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let plan = gateway::Plan::from_config(&cfg).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    gateway::run(plan).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tandem: {e}");
-            ExitCode::FAILURE
+    match cli.command {
+        Command::Run(args) => match run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tandem: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::SegmentOf(args) => match tandem_cluster::SegmentCount::new(args.count) {
+            Ok(count) => {
+                println!("{}", tandem_cluster::segment_of(args.addr, count));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tandem: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check(args) => {
+            let report = config::check(&args.config, args.verbose);
+            eprint!("{}", report.stderr);
+            print!("{}", report.stdout);
+            if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
+        Command::Demo(args) => match demo::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tandem: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -1,0 +1,906 @@
+//! From the file as read to a checked [`GatewayConfig`]: defaults filled
+//! in, proposals parsed, references resolved, files read, and every problem
+//! collected with its place.
+
+use super::addr::{Family, PeerAddr, TsAddrs, TsSpec};
+use super::error::{ConfigError, Diagnostic};
+use super::files;
+use super::ident::IdSpec;
+use super::model::{
+    AuthMethod, Child, Connection, Control, Dataplane, DpdAction, Fragmentation, GatewayConfig, IkeSecret,
+    LocalAuth, Log, LogLevel, Mode, PemFile, Pool, PrivateKeyFile, RemoteAuth, StartAction, find_psk,
+    local_ids,
+};
+use super::raw::{
+    RawChild, RawConfig, RawConnection, RawControl, RawDataplane, RawDpdAction, RawLocal, RawRemote,
+    RawSecrets, RawStartAction,
+};
+use super::source::{Source, key_segment};
+use super::value::{List, Secs, decode_secret, format_duration};
+use core::net::IpAddr;
+use core::ops::Range;
+use core::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use tandem_crypto::proposal::{Proposal, ProposalKind, parse_proposals};
+use tandem_crypto::secret::SecretBytes;
+use toml::Spanned;
+
+/// IKE proposals when a connection names none (and what `"default"` stands for).
+pub(crate) const DEFAULT_IKE_PROPOSALS: &str = "aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-modp3072-modp2048, \
+     aes256-aes128-sha256-sha384-sha512-x25519-ecp256-ecp384-modp3072-modp2048";
+/// ESP proposals when a child names none (and what `"default"` stands for).
+pub(crate) const DEFAULT_ESP_PROPOSALS: &str =
+    "aes256gcm16-aes128gcm16-chacha20poly1305, aes256-aes128-sha256-sha384-sha512";
+/// Default `dpd_delay`.
+pub(crate) const DEFAULT_DPD_DELAY: Duration = Duration::from_secs(30);
+/// Default IKE `rekey_time`.
+pub(crate) const DEFAULT_IKE_REKEY: Duration = Duration::from_secs(4 * 3600);
+/// Default CHILD `rekey_time`.
+pub(crate) const DEFAULT_CHILD_REKEY: Duration = Duration::from_secs(3600);
+/// Default TUN device name.
+pub(crate) const DEFAULT_TUN_NAME: &str = "tandem0";
+/// Default TUN MTU.
+pub(crate) const DEFAULT_MTU: u16 = 1400;
+/// Default control socket.
+pub(crate) const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
+/// Accepted MTUs.
+const MTU_RANGE: core::ops::RangeInclusive<i64> = 576..=65535;
+/// The longest Unix socket path (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// The longest interface name (`IFNAMSIZ` less its NUL).
+const MAX_IFNAME: usize = 15;
+/// Pre-shared keys shorter than this draw a warning.
+const SHORT_PSK: usize = 16;
+
+/// The built-in proposals of `kind`.
+fn default_proposals(kind: ProposalKind) -> Vec<Proposal> {
+    let text = match kind {
+        ProposalKind::Ike => DEFAULT_IKE_PROPOSALS,
+        ProposalKind::Esp => DEFAULT_ESP_PROPOSALS,
+    };
+    parse_proposals(kind, text).expect("the built-in default proposals parse (a unit test checks)")
+}
+
+/// Collects problems while building.
+struct Builder {
+    /// The key of each IKE secret taken so far, for messages.
+    secret_keys: Vec<String>,
+    /// Whether a secret was rejected (so a missing PSK may be that one).
+    broken_secrets: bool,
+    /// Errors: any one makes the configuration invalid.
+    errors: Vec<Diagnostic>,
+    /// Warnings, handed out with the configuration.
+    warnings: Vec<Diagnostic>,
+}
+
+/// The value of an optional spanned duration.
+fn secs(v: &Option<Spanned<Secs>>) -> Option<Duration> {
+    v.as_ref().map(|s| s.get_ref().0)
+}
+
+/// The span of an optional spanned value, or `or`.
+fn span_or<T>(v: &Option<Spanned<T>>, or: Range<usize>) -> Range<usize> {
+    v.as_ref().map_or(or, Spanned::span)
+}
+
+/// The address families a list limits itself to; `None` if any family.
+fn families(addrs: &[PeerAddr]) -> Option<BTreeSet<Family>> {
+    addrs.iter().map(PeerAddr::family).collect()
+}
+
+/// Names the families of a set, for messages.
+fn family_names(set: &BTreeSet<Family>) -> String {
+    set.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
+}
+
+/// Builds the configuration from the main file and, if there is one, the
+/// secrets file; all problems found are returned together.
+pub(super) fn build(
+    raw: RawConfig,
+    main: &Source<'_>,
+    secrets_file: Option<(RawSecrets, &Source<'_>)>,
+) -> Result<GatewayConfig, ConfigError> {
+    let mut b =
+        Builder { secret_keys: Vec::new(), broken_secrets: false, errors: Vec::new(), warnings: Vec::new() };
+
+    let mut ike_secrets = Vec::new();
+    let mut private_keys = Vec::new();
+    b.secrets(main, &raw.secrets, &mut ike_secrets, &mut private_keys);
+    if let Some((secrets, src)) = &secrets_file {
+        b.secrets(src, secrets, &mut ike_secrets, &mut private_keys);
+    }
+
+    let pools = b.pools(main, &raw);
+    let mut child_names = HashMap::new();
+    let mut connection_names = HashMap::new();
+    let mut connections = Vec::new();
+    for (i, conn) in raw.connections.iter().enumerate() {
+        let ctx = Refs {
+            private_key_entries: !raw.secrets.private.is_empty()
+                || secrets_file.as_ref().is_some_and(|(s, _)| !s.private.is_empty()),
+            pools: &pools,
+            ike_secrets: &ike_secrets,
+        };
+        let key = format!("connections[{i}]");
+        let name = conn.get_ref().name.get_ref();
+        if let Some(first) = connection_names.insert(name.clone(), key.clone()) {
+            b.err(main, conn.get_ref().name.span(), &key, format!("{name:?} is already the name of {first}"));
+        }
+        connections.push(b.connection(main, &key, conn, &ctx, &mut child_names));
+    }
+    if connections.is_empty() {
+        b.warnings.push(main.file_diag("connections", "no [[connections]]: the gateway will accept no peer"));
+    }
+
+    let dataplane = b.dataplane(main, &raw.dataplane, &connections, &pools);
+    let control = b.control(main, &raw.control);
+    let log = Log { level: raw.log.level.unwrap_or(LogLevel::Info) };
+
+    if !b.errors.is_empty() {
+        b.errors.sort_by_key(|d| (d.file != main.path, d.position));
+        return Err(ConfigError::Invalid(b.errors));
+    }
+    b.warnings.sort_by_key(|d| (d.file != main.path, d.position));
+    Ok(GatewayConfig {
+        path: main.path.to_path_buf(),
+        connections,
+        pools,
+        ike_secrets,
+        private_keys,
+        dataplane,
+        control,
+        log,
+        warnings: b.warnings,
+    })
+}
+
+/// What connections refer to.
+struct Refs<'a> {
+    /// Whether `[[secrets.private]]` entries exist (read or not).
+    private_key_entries: bool,
+    pools: &'a [Pool],
+    ike_secrets: &'a [IkeSecret],
+}
+
+impl Builder {
+    /// Records an error at `span`.
+    fn err(&mut self, src: &Source<'_>, span: Range<usize>, key: &str, message: impl Into<String>) {
+        self.errors.push(src.diag(span, key, message));
+    }
+
+    /// Records a warning at `span`.
+    fn warn(&mut self, src: &Source<'_>, span: Range<usize>, key: &str, message: impl Into<String>) {
+        self.warnings.push(src.diag(span, key, message));
+    }
+
+    /// Checks a connection, child or pool name.
+    fn name(&mut self, src: &Source<'_>, span: Range<usize>, key: &str, name: &str) {
+        let ok = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            self.err(
+                src,
+                span,
+                key,
+                format!("name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"),
+            );
+        }
+    }
+
+    /// `[secrets]` of one file, appended to the lists.
+    fn secrets(
+        &mut self,
+        src: &Source<'_>,
+        raw: &RawSecrets,
+        ike: &mut Vec<IkeSecret>,
+        private: &mut Vec<PrivateKeyFile>,
+    ) {
+        for (i, s) in raw.ike.iter().enumerate() {
+            let key = format!("secrets.ike[{i}]");
+            let entry = s.get_ref();
+            let ids = match &entry.id {
+                None => Vec::new(),
+                Some(list) if list.items.is_empty() => {
+                    self.err(
+                        src,
+                        list.span.clone(),
+                        &format!("{key}.id"),
+                        "list at least one identity, or leave id out to match every peer",
+                    );
+                    Vec::new()
+                }
+                Some(list) => {
+                    for id in &list.items {
+                        let id_key = format!("{key}.id");
+                        self.duplicate_secret(src, ike, &id_key, id.span(), Some(id.get_ref()));
+                    }
+                    list.items.iter().map(|id| id.get_ref().clone()).collect()
+                }
+            };
+            if ids.is_empty() && entry.id.is_none() {
+                self.duplicate_secret(src, ike, &key, s.span(), None);
+            }
+            let secret = match decode_secret(&entry.secret.get_ref().0) {
+                Ok(secret) => secret,
+                Err(reason) => {
+                    self.err(src, entry.secret.span(), &format!("{key}.secret"), reason);
+                    self.broken_secrets = true;
+                    continue;
+                }
+            };
+            if secret.len() < SHORT_PSK {
+                self.warn(
+                    src,
+                    entry.secret.span(),
+                    &format!("{key}.secret"),
+                    format!(
+                        "the pre-shared key is only {} octets; short keys can be guessed offline, use at least {SHORT_PSK} random octets",
+                        secret.len()
+                    ),
+                );
+            }
+            ike.push(IkeSecret { ids, secret, origin: src.path.to_path_buf() });
+            self.secret_keys.push(key);
+        }
+        for (i, p) in raw.private.iter().enumerate() {
+            let key = format!("secrets.private[{i}].file");
+            let file = &p.get_ref().file;
+            let path = src.resolve(file.get_ref());
+            match files::read_pem(&path, true) {
+                Ok(text) if text.contains("PRIVATE KEY-----") => {
+                    private.push(PrivateKeyFile { path, pem: SecretBytes::from_slice(text.as_bytes()) });
+                }
+                Ok(_) => self.err(
+                    src,
+                    file.span(),
+                    &key,
+                    format!(
+                        "{}: no private key in it (no \"-----BEGIN ... PRIVATE KEY-----\" line)",
+                        path.display()
+                    ),
+                ),
+                Err(reason) => self.err(src, file.span(), &key, reason),
+            }
+        }
+    }
+
+    /// Refuses a second secret for `id` (`None`: for every identity).
+    fn duplicate_secret(
+        &mut self,
+        src: &Source<'_>,
+        earlier: &[IkeSecret],
+        key: &str,
+        span: Range<usize>,
+        id: Option<&IdSpec>,
+    ) {
+        let wildcard = |s: &IkeSecret| s.ids.is_empty() || s.ids.contains(&IdSpec::Any);
+        let clash = match id {
+            None | Some(IdSpec::Any) => earlier.iter().position(wildcard),
+            Some(id) => earlier.iter().position(|s| s.ids.iter().any(|i| *i != IdSpec::Any && i.matches(id))),
+        };
+        let Some(n) = clash else { return };
+        let other = &earlier[n].origin;
+        let first = self.secret_keys.get(n).map_or("", String::as_str);
+        let also = if other == src.path { String::new() } else { format!(" in {}", other.display()) };
+        let message = match id {
+            None | Some(IdSpec::Any) => {
+                format!("a second secret for every identity (the first is {first}{also})")
+            }
+            Some(id) => format!("{id:?} already has a secret ({first}{also})", id = id.to_string()),
+        };
+        self.err(src, span, key, message);
+    }
+
+    /// `[pools.NAME]`, by name.
+    fn pools(&mut self, src: &Source<'_>, raw: &RawConfig) -> Vec<Pool> {
+        let mut pools: Vec<Pool> = Vec::new();
+        for (name, pool) in &raw.pools {
+            let key = format!("pools{}", key_segment(name.get_ref(), false));
+            self.name(src, name.span(), &key, name.get_ref());
+            let p = pool.get_ref();
+            let addrs = *p.addrs.get_ref();
+            if let Some(other) = pools.iter().find(|o| o.addrs.overlaps(&addrs)) {
+                self.err(
+                    src,
+                    p.addrs.span(),
+                    &format!("{key}.addrs"),
+                    format!(
+                        "{addrs} overlaps pool {:?} ({}): an address could be leased twice",
+                        other.name, other.addrs
+                    ),
+                );
+            }
+            let dns =
+                p.dns.as_ref().map(|l| l.items.iter().map(|a| *a.get_ref()).collect()).unwrap_or_default();
+            pools.push(Pool { name: name.get_ref().clone(), addrs, leasable: addrs.leasable(), dns });
+        }
+        pools
+    }
+
+    /// Proposals of `kind`, or the defaults; `"default"` stands for them.
+    fn proposals(
+        &mut self,
+        src: &Source<'_>,
+        list: Option<&List<String>>,
+        kind: ProposalKind,
+        key: &str,
+    ) -> Vec<Proposal> {
+        let Some(list) = list else { return default_proposals(kind) };
+        if list.items.is_empty() {
+            self.err(
+                src,
+                list.span.clone(),
+                key,
+                "list at least one proposal (or leave the key out for the defaults)",
+            );
+        }
+        let mut out = Vec::new();
+        for item in &list.items {
+            let value = item.get_ref();
+            let parts: Vec<(usize, &str)> = value
+                .split(',')
+                .scan(0, |offset, part| {
+                    let at = *offset;
+                    *offset += part.len() + 1;
+                    Some((at, part))
+                })
+                .collect();
+            for &(offset, part) in &parts {
+                let trimmed = part.trim();
+                let at = offset + (part.len() - part.trim_start().len());
+                let span = value_span(src, item.span(), value, at);
+                if trimmed.is_empty() {
+                    self.err(src, span, key, "empty proposal (two commas in a row?)");
+                    continue;
+                }
+                if trimmed == "default" {
+                    out.extend(default_proposals(kind));
+                    continue;
+                }
+                match parse_proposals(kind, trimmed) {
+                    Ok(p) => out.extend(p),
+                    Err(tandem_crypto::Error::Proposal { proposal, reason }) => {
+                        let message = if parts.len() == 1 {
+                            reason
+                        } else {
+                            format!("proposal {proposal:?}: {reason}")
+                        };
+                        self.err(src, span, key, message);
+                    }
+                    Err(e) => self.err(src, span, key, e.to_string()),
+                }
+            }
+        }
+        out
+    }
+
+    /// `local_addrs` or `remote_addrs`, `%any` by default.
+    fn addrs(&mut self, src: &Source<'_>, list: Option<&List<PeerAddr>>, key: &str) -> Vec<PeerAddr> {
+        match list {
+            None => vec![PeerAddr::Any],
+            Some(l) if l.items.is_empty() => {
+                self.err(src, l.span.clone(), key, "list at least one address (\"%any\" for any)");
+                vec![PeerAddr::Any]
+            }
+            Some(l) => l.items.iter().map(|a| a.get_ref().clone()).collect(),
+        }
+    }
+
+    /// Certificate files: each read and checked to be PEM certificates.
+    fn certs(&mut self, src: &Source<'_>, list: Option<&List<String>>, key: &str) -> Vec<PemFile> {
+        let mut out = Vec::new();
+        for item in list.map(|l| l.items.as_slice()).unwrap_or_default() {
+            let path = src.resolve(item.get_ref());
+            match files::read_pem(&path, false) {
+                Ok(text) if text.contains("PRIVATE KEY-----") => self.err(
+                    src,
+                    item.span(),
+                    key,
+                    format!(
+                        "{}: holds a private key; list certificates here and private keys in [[secrets.private]]",
+                        path.display()
+                    ),
+                ),
+                Ok(text) => out.push(PemFile { path, pem: String::clone(&text) }),
+                Err(reason) => self.err(src, item.span(), key, reason),
+            }
+        }
+        out
+    }
+
+    /// One `[[connections]]`.
+    fn connection(
+        &mut self,
+        src: &Source<'_>,
+        key: &str,
+        conn: &Spanned<RawConnection>,
+        refs: &Refs<'_>,
+        child_names: &mut HashMap<String, String>,
+    ) -> Connection {
+        let c = conn.get_ref();
+        self.name(src, c.name.span(), &format!("{key}.name"), c.name.get_ref());
+        if let Some(v) = &c.version {
+            if *v.get_ref() != 2 {
+                let message = match v.get_ref() {
+                    1 => "IKEv1 is not supported; version must be 2",
+                    _ => "version must be 2 (IKEv2)",
+                };
+                self.err(src, v.span(), &format!("{key}.version"), message);
+            }
+        }
+        let local_addrs = self.addrs(src, c.local_addrs.as_ref(), &format!("{key}.local_addrs"));
+        let remote_addrs = self.addrs(src, c.remote_addrs.as_ref(), &format!("{key}.remote_addrs"));
+        let mut addr_conflict = false;
+        if let (Some(l), Some(r)) = (families(&local_addrs), families(&remote_addrs)) {
+            if l.is_disjoint(&r) {
+                addr_conflict = true;
+                let span = c.remote_addrs.as_ref().map_or(conn.span(), |l| l.span.clone());
+                self.err(
+                    src,
+                    span,
+                    &format!("{key}.remote_addrs"),
+                    format!(
+                        "remote_addrs are {} only and local_addrs {} only: no IKE SA can be made",
+                        family_names(&r),
+                        family_names(&l)
+                    ),
+                );
+            }
+        }
+        let proposals =
+            self.proposals(src, c.proposals.as_ref(), ProposalKind::Ike, &format!("{key}.proposals"));
+        let vips: Vec<IpAddr> =
+            c.vips.as_ref().map(|l| l.items.iter().map(|a| *a.get_ref()).collect()).unwrap_or_default();
+
+        let local = self.local_auth(src, &format!("{key}.local"), &c.local, refs);
+        let remote = self.remote_auth(src, &format!("{key}.remote"), &c.remote);
+        if (local.auth == AuthMethod::Psk || remote.auth == AuthMethod::Psk) && !self.broken_secrets {
+            let local_ids = local_ids(local.id.as_ref(), &local_addrs);
+            if find_psk(refs.ike_secrets, &local_ids, &remote.id).is_none() {
+                let (span, k) = if local.auth == AuthMethod::Psk {
+                    (c.local.get_ref().auth.span(), format!("{key}.local.auth"))
+                } else {
+                    (c.remote.get_ref().auth.span(), format!("{key}.remote.auth"))
+                };
+                let ids: Vec<String> = local_ids
+                    .iter()
+                    .chain([&remote.id])
+                    .filter(|i| **i != IdSpec::Any)
+                    .map(|i| format!("{:?}", i.to_string()))
+                    .collect();
+                let hint = if ids.is_empty() {
+                    "add a [[secrets.ike]] without id (it matches every peer)".to_owned()
+                } else {
+                    format!("add a [[secrets.ike]] with id = {} or one without id", ids.join(" or "))
+                };
+                self.err(src, span, &k, format!("no pre-shared key for this connection: {hint}"));
+            }
+        }
+
+        let mut pools = Vec::new();
+        if let Some(list) = &c.pools {
+            for item in &list.items {
+                let name = item.get_ref();
+                if !refs.pools.iter().any(|p| p.name == *name) {
+                    self.err(
+                        src,
+                        item.span(),
+                        &format!("{key}.pools"),
+                        format!("pool {name:?} is not defined (no [pools.{name}])"),
+                    );
+                }
+                pools.push(name.clone());
+            }
+        }
+
+        let dpd_delay = secs(&c.dpd_delay).unwrap_or(DEFAULT_DPD_DELAY);
+        let rekey_time = secs(&c.rekey_time).unwrap_or(DEFAULT_IKE_REKEY);
+        let over_time = secs(&c.over_time).unwrap_or(rekey_time / 10);
+        let rand_time = secs(&c.rand_time).unwrap_or(over_time.min(rekey_time / 2));
+        if !rekey_time.is_zero() && rand_time >= rekey_time {
+            let span = span_or(&c.rand_time, conn.span());
+            self.err(
+                src,
+                span,
+                &format!("{key}.rand_time"),
+                format!(
+                    "rand_time ({}) must be less than rekey_time ({})",
+                    format_duration(rand_time),
+                    format_duration(rekey_time)
+                ),
+            );
+        }
+        if let Some(m) = &c.mobike {
+            if *m.get_ref() {
+                self.warn(
+                    src,
+                    m.span(),
+                    &format!("{key}.mobike"),
+                    "MOBIKE is not supported yet; mobike = true is ignored",
+                );
+            }
+        }
+
+        let mut children = Vec::new();
+        let sides = Sides {
+            local_addrs: &local_addrs,
+            remote_addrs: &remote_addrs,
+            vips: &vips,
+            pools: &pools,
+            all_pools: refs.pools,
+            addr_conflict,
+        };
+        for (j, child) in c.children.iter().enumerate() {
+            let ckey = format!("{key}.children[{j}]");
+            let name = child.get_ref().name.get_ref();
+            if let Some(first) = child_names.insert(name.clone(), ckey.clone()) {
+                self.err(
+                    src,
+                    child.get_ref().name.span(),
+                    &format!("{ckey}.name"),
+                    format!(
+                        "{name:?} is already the name of {first}; child names are unique across connections"
+                    ),
+                );
+            }
+            children.push(self.child(src, &ckey, child, &sides));
+        }
+        if children.is_empty() {
+            self.warn(
+                src,
+                c.name.span(),
+                key,
+                "no [[connections.children]]: the IKE SA would carry no traffic",
+            );
+        }
+
+        Connection {
+            name: c.name.get_ref().clone(),
+            local_addrs,
+            remote_addrs,
+            proposals,
+            vips,
+            local,
+            remote,
+            pools,
+            dpd_delay: (!dpd_delay.is_zero()).then_some(dpd_delay),
+            rekey_time,
+            over_time,
+            rand_time,
+            fragmentation: c.fragmentation.unwrap_or(Fragmentation::Yes),
+            send_certreq: c.send_certreq.unwrap_or(true),
+            children,
+        }
+    }
+
+    /// `[connections.local]`.
+    fn local_auth(
+        &mut self,
+        src: &Source<'_>,
+        key: &str,
+        raw: &Spanned<RawLocal>,
+        refs: &Refs<'_>,
+    ) -> LocalAuth {
+        let l = raw.get_ref();
+        let auth = *l.auth.get_ref();
+        let id = l.id.as_ref().map(|id| id.get_ref().clone());
+        if let (Some(IdSpec::Any), Some(span)) = (&id, l.id.as_ref().map(Spanned::span)) {
+            self.err(
+                src,
+                span,
+                &format!("{key}.id"),
+                "our identity cannot be %any; leave id out to use our IP address",
+            );
+        }
+        let certs = self.certs(src, l.certs.as_ref(), &format!("{key}.certs"));
+        match auth {
+            AuthMethod::Pubkey => {
+                if certs.is_empty() && l.certs.as_ref().is_none_or(|c| c.items.is_empty()) {
+                    self.err(
+                        src,
+                        l.auth.span(),
+                        &format!("{key}.auth"),
+                        "auth = \"pubkey\" needs certs: our certificate (PEM)",
+                    );
+                }
+                if !refs.private_key_entries {
+                    self.err(
+                        src,
+                        l.auth.span(),
+                        &format!("{key}.auth"),
+                        "auth = \"pubkey\" needs a private key: add [[secrets.private]] with file = \"...\"",
+                    );
+                }
+            }
+            AuthMethod::Psk => {
+                if let Some(list) = l.certs.as_ref().filter(|c| !c.items.is_empty()) {
+                    self.warn(
+                        src,
+                        list.span.clone(),
+                        &format!("{key}.certs"),
+                        "certs are not used with auth = \"psk\"",
+                    );
+                }
+            }
+        }
+        LocalAuth { auth, id, certs }
+    }
+
+    /// `[connections.remote]`.
+    fn remote_auth(&mut self, src: &Source<'_>, key: &str, raw: &Spanned<RawRemote>) -> RemoteAuth {
+        let r = raw.get_ref();
+        let auth = *r.auth.get_ref();
+        let id = r.id.as_ref().map_or(IdSpec::Any, |id| id.get_ref().clone());
+        let certs = self.certs(src, r.certs.as_ref(), &format!("{key}.certs"));
+        let cacerts = self.certs(src, r.cacerts.as_ref(), &format!("{key}.cacerts"));
+        let listed = |l: &Option<List<String>>| l.as_ref().is_some_and(|l| !l.items.is_empty());
+        match auth {
+            AuthMethod::Pubkey if !listed(&r.certs) && !listed(&r.cacerts) => self.err(
+                src,
+                r.auth.span(),
+                &format!("{key}.auth"),
+                "auth = \"pubkey\" needs cacerts (the CAs that sign peer certificates) or certs (the peer's own)",
+            ),
+            AuthMethod::Psk if listed(&r.certs) || listed(&r.cacerts) => self.warn(
+                src,
+                r.auth.span(),
+                &format!("{key}.auth"),
+                "certs and cacerts are not used with auth = \"psk\"",
+            ),
+            _ => {}
+        }
+        RemoteAuth { auth, id, certs, cacerts }
+    }
+
+    /// Traffic selectors, `dynamic` by default.
+    fn selectors(&mut self, src: &Source<'_>, list: Option<&List<TsSpec>>, key: &str) -> Vec<TsSpec> {
+        let dynamic = TsSpec { addrs: TsAddrs::Dynamic, protocol: 0, start_port: 0, end_port: u16::MAX };
+        match list {
+            None => vec![dynamic],
+            Some(l) if l.items.is_empty() => {
+                self.err(
+                    src,
+                    l.span.clone(),
+                    key,
+                    "list at least one traffic selector (\"dynamic\" for our address)",
+                );
+                vec![dynamic]
+            }
+            Some(l) => l.items.iter().map(|t| *t.get_ref()).collect(),
+        }
+    }
+
+    /// One `[[connections.children]]`.
+    fn child(&mut self, src: &Source<'_>, key: &str, raw: &Spanned<RawChild>, sides: &Sides<'_>) -> Child {
+        let c = raw.get_ref();
+        self.name(src, c.name.span(), &format!("{key}.name"), c.name.get_ref());
+        let local_ts = self.selectors(src, c.local_ts.as_ref(), &format!("{key}.local_ts"));
+        let remote_ts = self.selectors(src, c.remote_ts.as_ref(), &format!("{key}.remote_ts"));
+        let (lf, rf) = (sides.ts_families(&local_ts, true), sides.ts_families(&remote_ts, false));
+        if let (Some(l), Some(r)) = (lf, rf) {
+            if l.is_disjoint(&r) && !sides.addr_conflict {
+                let span =
+                    c.remote_ts.as_ref().or(c.local_ts.as_ref()).map_or(raw.span(), |l| l.span.clone());
+                self.err(
+                    src,
+                    span,
+                    &format!("{key}.remote_ts"),
+                    format!(
+                        "local_ts cover {} only and remote_ts {} only: no traffic can match",
+                        family_names(&l),
+                        family_names(&r)
+                    ),
+                );
+            }
+        }
+        let esp_proposals =
+            self.proposals(src, c.esp_proposals.as_ref(), ProposalKind::Esp, &format!("{key}.esp_proposals"));
+
+        let rekey_time = secs(&c.rekey_time).unwrap_or(DEFAULT_CHILD_REKEY);
+        let life_time = secs(&c.life_time).unwrap_or(rekey_time + rekey_time / 10);
+        let rand_time =
+            secs(&c.rand_time).unwrap_or(life_time.saturating_sub(rekey_time).min(rekey_time / 2));
+        if !rekey_time.is_zero() && !life_time.is_zero() && life_time <= rekey_time {
+            let span = span_or(&c.life_time, span_or(&c.rekey_time, raw.span()));
+            self.err(src, span, &format!("{key}.life_time"), format!(
+                "life_time ({}) must be longer than rekey_time ({}), or the CHILD_SA expires before it is rekeyed",
+                format_duration(life_time),
+                format_duration(rekey_time)
+            ));
+        }
+        if !rekey_time.is_zero() && rand_time >= rekey_time {
+            let span = span_or(&c.rand_time, raw.span());
+            self.err(
+                src,
+                span,
+                &format!("{key}.rand_time"),
+                format!(
+                    "rand_time ({}) must be less than rekey_time ({})",
+                    format_duration(rand_time),
+                    format_duration(rekey_time)
+                ),
+            );
+        }
+
+        let start_action = match c.start_action.as_ref().map(|s| (*s.get_ref(), s.span())) {
+            None | Some((RawStartAction::None, _)) => StartAction::None,
+            Some((RawStartAction::Start, span)) => {
+                if !sides.remote_addrs.iter().any(|a| matches!(a, PeerAddr::Addr(_) | PeerAddr::Name(_))) {
+                    self.err(src, span, &format!("{key}.start_action"), "start_action = \"start\" needs a remote_addrs entry with one address or host name to send to");
+                }
+                StartAction::Start
+            }
+            Some((RawStartAction::Trap, span)) => {
+                self.err(src, span, &format!("{key}.start_action"), "start_action = \"trap\" is not supported (Tandem installs no trap policies); use \"start\" or \"none\"");
+                StartAction::None
+            }
+        };
+        let dpd_action = match c.dpd_action.as_ref().map(|s| (*s.get_ref(), s.span())) {
+            None | Some((RawDpdAction::Clear, _)) => DpdAction::Clear,
+            Some((RawDpdAction::Restart, _)) => DpdAction::Restart,
+            Some((RawDpdAction::Trap, span)) => {
+                self.err(
+                    src,
+                    span,
+                    &format!("{key}.dpd_action"),
+                    "dpd_action = \"trap\" is not supported; use \"clear\" or \"restart\"",
+                );
+                DpdAction::Clear
+            }
+        };
+
+        Child {
+            name: c.name.get_ref().clone(),
+            local_ts,
+            remote_ts,
+            esp_proposals,
+            rekey_time,
+            life_time,
+            rand_time,
+            mode: c.mode.unwrap_or(Mode::Tunnel),
+            start_action,
+            dpd_action,
+        }
+    }
+
+    /// `[dataplane]`.
+    fn dataplane(
+        &mut self,
+        src: &Source<'_>,
+        raw: &RawDataplane,
+        connections: &[Connection],
+        pools: &[Pool],
+    ) -> Dataplane {
+        let tun_name = match &raw.tun_name {
+            None => DEFAULT_TUN_NAME.to_owned(),
+            Some(name) => {
+                let n = name.get_ref();
+                let ok = (1..=MAX_IFNAME).contains(&n.len())
+                    && n != "."
+                    && n != ".."
+                    && n.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !ok {
+                    self.err(src, name.span(), "dataplane.tun_name", format!(
+                        "{n:?} is not a valid interface name: 1 to {MAX_IFNAME} letters, digits, '-', '_' or '.'"
+                    ));
+                }
+                n.clone()
+            }
+        };
+        let mtu = match &raw.mtu {
+            None => DEFAULT_MTU,
+            Some(m) => {
+                match u16::try_from(*m.get_ref()).ok().filter(|v| MTU_RANGE.contains(&i64::from(*v))) {
+                    Some(v) => {
+                        let ipv6 = pools.iter().any(|p| p.addrs.family() == Family::V6)
+                            || connections
+                                .iter()
+                                .flat_map(|c| &c.children)
+                                .flat_map(|ch| ch.local_ts.iter().chain(&ch.remote_ts))
+                                .any(|ts| matches!(ts.addrs, TsAddrs::Range(r) if r.family() == Family::V6));
+                        if ipv6 && v < 1280 {
+                            self.warn(src, m.span(), "dataplane.mtu", "IPv6 needs an MTU of at least 1280");
+                        }
+                        v
+                    }
+                    None => {
+                        self.err(
+                            src,
+                            m.span(),
+                            "dataplane.mtu",
+                            format!(
+                                "mtu {} is outside {}..={}",
+                                m.get_ref(),
+                                MTU_RANGE.start(),
+                                MTU_RANGE.end()
+                            ),
+                        );
+                        DEFAULT_MTU
+                    }
+                }
+            }
+        };
+        Dataplane { tun_name, mtu }
+    }
+
+    /// `[control]`.
+    fn control(&mut self, src: &Source<'_>, raw: &RawControl) -> Control {
+        let socket = match &raw.socket {
+            None => PathBuf::from(DEFAULT_SOCKET),
+            Some(s) if s.get_ref().is_empty() => {
+                self.err(src, s.span(), "control.socket", "the socket path cannot be empty");
+                PathBuf::from(DEFAULT_SOCKET)
+            }
+            Some(s) => {
+                let path = src.resolve(s.get_ref());
+                let len = path.as_os_str().len();
+                if len > MAX_SOCKET_PATH {
+                    self.err(src, s.span(), "control.socket", format!(
+                        "the socket path is {len} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH}"
+                    ));
+                }
+                path
+            }
+        };
+        Control { socket }
+    }
+}
+
+/// What `dynamic` stands for in a connection's children.
+struct Sides<'a> {
+    local_addrs: &'a [PeerAddr],
+    remote_addrs: &'a [PeerAddr],
+    vips: &'a [IpAddr],
+    pools: &'a [String],
+    all_pools: &'a [Pool],
+    /// The addresses already cannot meet (reported once, there).
+    addr_conflict: bool,
+}
+
+impl Sides<'_> {
+    /// The families traffic selectors can match; `None` for any.
+    ///
+    /// `dynamic` is our virtual IP (if we request one) or our address on
+    /// the local side, and the leased address (with pools) or the peer's
+    /// address on the remote side.
+    fn ts_families(&self, ts: &[TsSpec], local: bool) -> Option<BTreeSet<Family>> {
+        let dynamic = if local {
+            if self.vips.is_empty() {
+                families(self.local_addrs)
+            } else {
+                Some(self.vips.iter().map(|a| Family::of(*a)).collect())
+            }
+        } else if self.pools.is_empty() {
+            families(self.remote_addrs)
+        } else {
+            let named: BTreeSet<Family> = self
+                .all_pools
+                .iter()
+                .filter(|p| self.pools.contains(&p.name))
+                .map(|p| p.addrs.family())
+                .collect();
+            // Undefined pools are reported on their own.
+            (!named.is_empty()).then_some(named)
+        };
+        let mut out = BTreeSet::new();
+        for t in ts {
+            match t.addrs {
+                TsAddrs::Range(r) => {
+                    out.insert(r.family());
+                }
+                TsAddrs::Dynamic => out.extend(dynamic.clone()?),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The span of the character at `offset` in a string value, if the value
+/// is written without escapes (so offsets in it are offsets in the file);
+/// else the value's span.
+fn value_span(src: &Source<'_>, span: Range<usize>, value: &str, offset: usize) -> Range<usize> {
+    let raw = src.text.get(span.clone()).unwrap_or_default();
+    let unescaped = raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value);
+    if unescaped { span.start + 1 + offset..span.start + 1 + offset } else { span }
+}

@@ -1,0 +1,170 @@
+//! The file as serde reads it: every key spelled out (unknown keys are
+//! errors), spans kept for the values that later checks may reject.
+
+use super::addr::{IpRange, PeerAddr, TsSpec};
+use super::ident::IdSpec;
+use super::model::{AuthMethod, Fragmentation, LogLevel, Mode};
+use super::value::{List, RawSecret, Secs};
+use core::net::IpAddr;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) secrets_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) connections: Vec<Spanned<RawConnection>>,
+    #[serde(default)]
+    pub(super) secrets: RawSecrets,
+    #[serde(default)]
+    pub(super) pools: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+    #[serde(default)]
+    pub(super) dataplane: RawDataplane,
+    #[serde(default)]
+    pub(super) control: RawControl,
+    #[serde(default)]
+    pub(super) log: RawLog,
+}
+
+/// The secrets file: only `[[secrets.ike]]` and `[[secrets.private]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecretsFile {
+    #[serde(default)]
+    pub(super) secrets: RawSecrets,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecrets {
+    #[serde(default)]
+    pub(super) ike: Vec<Spanned<RawIkeSecret>>,
+    #[serde(default)]
+    pub(super) private: Vec<Spanned<RawPrivateKey>>,
+}
+
+/// `[[secrets.ike]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIkeSecret {
+    pub(super) id: Option<List<IdSpec>>,
+    pub(super) secret: Spanned<RawSecret>,
+}
+
+/// `[[secrets.private]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPrivateKey {
+    pub(super) file: Spanned<String>,
+}
+
+/// `[[connections]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConnection {
+    pub(super) name: Spanned<String>,
+    pub(super) version: Option<Spanned<i64>>,
+    pub(super) local_addrs: Option<List<PeerAddr>>,
+    pub(super) remote_addrs: Option<List<PeerAddr>>,
+    pub(super) proposals: Option<List<String>>,
+    pub(super) vips: Option<List<IpAddr>>,
+    pub(super) local: Spanned<RawLocal>,
+    pub(super) remote: Spanned<RawRemote>,
+    pub(super) pools: Option<List<String>>,
+    pub(super) dpd_delay: Option<Spanned<Secs>>,
+    pub(super) rekey_time: Option<Spanned<Secs>>,
+    pub(super) over_time: Option<Spanned<Secs>>,
+    pub(super) rand_time: Option<Spanned<Secs>>,
+    pub(super) fragmentation: Option<Fragmentation>,
+    pub(super) send_certreq: Option<bool>,
+    pub(super) mobike: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub(super) children: Vec<Spanned<RawChild>>,
+}
+
+/// `[connections.local]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLocal {
+    pub(super) auth: Spanned<AuthMethod>,
+    pub(super) id: Option<Spanned<IdSpec>>,
+    pub(super) certs: Option<List<String>>,
+}
+
+/// `[connections.remote]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRemote {
+    pub(super) auth: Spanned<AuthMethod>,
+    pub(super) id: Option<Spanned<IdSpec>>,
+    pub(super) certs: Option<List<String>>,
+    pub(super) cacerts: Option<List<String>>,
+}
+
+/// `[[connections.children]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChild {
+    pub(super) name: Spanned<String>,
+    pub(super) local_ts: Option<List<TsSpec>>,
+    pub(super) remote_ts: Option<List<TsSpec>>,
+    pub(super) esp_proposals: Option<List<String>>,
+    pub(super) rekey_time: Option<Spanned<Secs>>,
+    pub(super) life_time: Option<Spanned<Secs>>,
+    pub(super) rand_time: Option<Spanned<Secs>>,
+    pub(super) mode: Option<Mode>,
+    pub(super) start_action: Option<Spanned<RawStartAction>>,
+    pub(super) dpd_action: Option<Spanned<RawDpdAction>>,
+}
+
+/// `start_action`, including what is refused later.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawStartAction {
+    None,
+    Start,
+    Trap,
+}
+
+/// `dpd_action`, including what is refused later.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawDpdAction {
+    Clear,
+    Restart,
+    Trap,
+}
+
+/// `[pools.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPool {
+    pub(super) addrs: Spanned<IpRange>,
+    pub(super) dns: Option<List<IpAddr>>,
+}
+
+/// `[dataplane]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDataplane {
+    pub(super) tun_name: Option<Spanned<String>>,
+    pub(super) mtu: Option<Spanned<i64>>,
+}
+
+/// `[control]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub(super) socket: Option<Spanned<String>>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub(super) level: Option<LogLevel>,
+}

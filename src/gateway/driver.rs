@@ -1,0 +1,320 @@
+//! The event loop: sockets, the TUN device, timers and signals in, the IKE
+//! engine and the data path in between, datagrams, packets and routes out.
+
+use super::GatewayError;
+use super::dataplane::Dataplane;
+use super::netlink::Netlink;
+use super::tun::Tun;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+use rand_core::UnwrapErr;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tandem_esp::{HEADROOM, TAILROOM};
+use tandem_ike::pool::RangePool;
+use tandem_ike::{Endpoint, Event, IkeConfig};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, info, warn};
+
+/// How long a shutdown waits for peers to acknowledge the Deletes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// TUN packets handled per wakeup before the sockets get a turn.
+const TUN_BATCH: usize = 64;
+/// The largest packet read from the TUN device or a socket.
+const MAX_PACKET: usize = 65_535;
+
+/// What `tandem run` runs: one connection, resolved from the config file.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The IKE engine's configuration.
+    pub(crate) ike: IkeConfig,
+    /// The address to listen on (and to initiate from).
+    pub(crate) local: IpAddr,
+    /// The peer to initiate to when `initiate` is set.
+    pub(crate) remote: Option<IpAddr>,
+    /// Bring the connection up at start (`start_action = "start"`).
+    pub(crate) initiate: bool,
+    /// The TUN device's name.
+    pub(crate) tun_name: String,
+    /// The TUN device's MTU.
+    pub(crate) mtu: u32,
+    /// Virtual addresses for road warriors.
+    pub(crate) pool: Option<RangePool>,
+    /// The firewall mark of Tandem's own sockets.
+    pub(crate) fwmark: u32,
+    /// The routing table for the tunnels' routes.
+    pub(crate) table: u32,
+    /// UDP ports for IKE and for NAT-T (500 and 4500).
+    pub(crate) ports: (u16, u16),
+}
+
+/// Runs the gateway until SIGTERM or SIGINT.
+pub(crate) fn run(plan: Plan) -> Result<(), GatewayError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| GatewayError::io("starting the runtime", e))?;
+    rt.block_on(async move {
+        let mut gw = Gateway::start(plan).await?;
+        let result = gw.serve().await;
+        if let Err(e) = gw.net.cleanup().await {
+            warn!("cleanup: {e}");
+        }
+        result
+    })
+}
+
+/// A UDP socket bound to `addr`, marked so its packets bypass the tunnel
+/// routes.
+fn udp_socket(addr: SocketAddr, fwmark: u32) -> Result<UdpSocket, GatewayError> {
+    let ctx = |e| GatewayError::io(format!("binding UDP {addr}"), e);
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(ctx)?;
+    s.set_reuse_address(true).map_err(ctx)?;
+    s.set_mark(fwmark).map_err(ctx)?;
+    s.set_nonblocking(true).map_err(ctx)?;
+    s.bind(&addr.into()).map_err(ctx)?;
+    UdpSocket::from_std(s.into()).map_err(ctx)
+}
+
+#[allow(clippy::disallowed_methods)] // the runtime owns the clock
+fn now() -> Instant {
+    Instant::now()
+}
+
+struct Gateway {
+    plan: Plan,
+    ep: Endpoint,
+    dp: Dataplane,
+    net: Netlink,
+    tun: Tun,
+    ike: UdpSocket,
+    natt: UdpSocket,
+    rng: UnwrapErr<getrandom::SysRng>,
+}
+
+impl Gateway {
+    async fn start(mut plan: Plan) -> Result<Self, GatewayError> {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let ike = udp_socket(SocketAddr::new(plan.local, plan.ports.0), plan.fwmark)?;
+        let natt = udp_socket(SocketAddr::new(plan.local, plan.ports.1), plan.fwmark)?;
+        let tun = Tun::open(&plan.tun_name)?;
+        let net = Netlink::new(tun.index(), plan.mtu, plan.table, plan.fwmark).await?;
+        info!(tun = tun.name(), mtu = plan.mtu, "data path up");
+        let mut ep = Endpoint::new(plan.ike.clone());
+        #[allow(clippy::disallowed_methods)]
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        ep.set_wall_clock(now(), unix);
+        if let Some(pool) = plan.pool.take() {
+            ep.set_address_pool(Box::new(pool));
+        }
+        let dp = Dataplane::new(rand_core::Rng::next_u64(&mut rng));
+        let mut gw = Self { plan, ep, dp, net, tun, ike, natt, rng };
+        if gw.plan.initiate {
+            let remote =
+                gw.plan.remote.ok_or(GatewayError::Unsupported("initiating without a remote address"))?;
+            let (local, remote) =
+                (SocketAddr::new(gw.plan.local, gw.plan.ports.0), SocketAddr::new(remote, gw.plan.ports.0));
+            gw.ep.initiate(now(), &mut gw.rng, local, remote)?;
+            info!(%remote, "initiating");
+        }
+        Ok(gw)
+    }
+
+    async fn serve(&mut self) -> Result<(), GatewayError> {
+        let mut term = signal(SignalKind::terminate()).map_err(|e| GatewayError::io("SIGTERM handler", e))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| GatewayError::io("SIGINT handler", e))?;
+        let mut ike_buf = vec![0u8; MAX_PACKET];
+        let mut natt_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
+        let mut tun_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
+        let mut shutdown: Option<Instant> = None;
+        let (ike_local, natt_local) = (
+            SocketAddr::new(self.plan.local, self.plan.ports.0),
+            SocketAddr::new(self.plan.local, self.plan.ports.1),
+        );
+        loop {
+            let far = now() + Duration::from_secs(3600);
+            let deadline = [self.ep.poll_timeout(), shutdown].into_iter().flatten().min().unwrap_or(far);
+            tokio::select! {
+                r = self.ike.recv_from(&mut ike_buf) => {
+                    let (n, from) = r.map_err(|e| GatewayError::io("receiving on UDP 500", e))?;
+                    self.ike_datagram(ike_local, from, &ike_buf[..n]);
+                }
+                r = self.natt.recv_from(&mut natt_buf[HEADROOM..HEADROOM + MAX_PACKET]) => {
+                    let (n, from) = r.map_err(|e| GatewayError::io("receiving on UDP 4500", e))?;
+                    self.natt_datagram(natt_local, from, &mut natt_buf, n);
+                }
+                r = self.tun.recv(&mut tun_buf[HEADROOM..HEADROOM + MAX_PACKET]) => {
+                    let n = r.map_err(|e| GatewayError::io("reading the TUN device", e))?;
+                    self.plaintext(&mut tun_buf, n).await;
+                    for _ in 1..TUN_BATCH {
+                        match self.tun.try_recv(&mut tun_buf[HEADROOM..HEADROOM + MAX_PACKET]) {
+                            Ok(n) => self.plaintext(&mut tun_buf, n).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.ep.handle_timeout(now(), &mut self.rng);
+                }
+                _ = term.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
+                _ = int.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
+            }
+            self.flush().await;
+            if let Some(until) = shutdown {
+                if self.ep.sa_ids().next().is_none() || now() >= until {
+                    self.log_counters();
+                    info!("stopped");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Logs what the data path carried and dropped.
+    fn log_counters(&self) {
+        for row in self.dp.status() {
+            info!(
+                inbound = format_args!("{:#010x}", row.child.inbound_spi),
+                packets_in = row.inbound.packets,
+                bytes_in = row.inbound.bytes,
+                packets_out = row.outbound.packets,
+                bytes_out = row.outbound.bytes,
+                drops_in = ?row.inbound.drops,
+                "CHILD_SA counters"
+            );
+        }
+        let (no_policy, unknown_spi) = self.dp.global_drops();
+        info!(no_policy, unknown_spi, "data path drops");
+    }
+
+    /// Deletes every IKE SA (the peers are told); returns when to give up
+    /// waiting for their answers.
+    fn begin_shutdown(&mut self) -> Option<Instant> {
+        info!("shutting down: deleting SAs");
+        let ids: Vec<_> = self.ep.sa_ids().collect();
+        for sa in ids {
+            if let Err(e) = self.ep.delete(now(), &mut self.rng, sa) {
+                debug!(?sa, "not deleted: {e}");
+            }
+        }
+        Some(now() + SHUTDOWN_GRACE)
+    }
+
+    fn ike_datagram(&mut self, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+        if let Err(e) = self.ep.handle_datagram(now(), &mut self.rng, local, from, data) {
+            debug!(%from, "IKE message dropped: {e}");
+        }
+    }
+
+    /// A datagram on the NAT-T port: a keepalive, IKE behind the non-ESP
+    /// marker, or ESP (RFC 3948 section 2).
+    fn natt_datagram(&mut self, local: SocketAddr, from: SocketAddr, buf: &mut [u8], n: usize) {
+        let data = &buf[HEADROOM..HEADROOM + n];
+        if data == [0xff] {
+            return;
+        }
+        if data.len() >= 4 && data[..4] == [0; 4] {
+            let ike = data[4..].to_vec();
+            self.ike_datagram(local, from, &ike);
+            return;
+        }
+        match self.dp.decrypt(buf, HEADROOM..HEADROOM + n) {
+            Ok(d) => {
+                if d.next_header == 4 || d.next_header == 41 {
+                    if let Err(e) = self.tun.send(&buf[d.range]) {
+                        warn!("writing to the TUN device: {e}");
+                    }
+                }
+            }
+            Err(e) => debug!(%from, "ESP packet dropped: {e}"),
+        }
+    }
+
+    /// A plaintext packet from the TUN device at `buf[HEADROOM..][..n]`.
+    async fn plaintext(&mut self, buf: &mut [u8], n: usize) {
+        match self.dp.encrypt(buf, HEADROOM..HEADROOM + n) {
+            Ok((to, esp)) => {
+                if let Err(e) = self.natt.send_to(&buf[esp], to).await {
+                    debug!(%to, "sending ESP: {e}");
+                }
+            }
+            Err(e) => debug!("plaintext packet dropped: {e}"),
+        }
+    }
+
+    /// Sends what the IKE engine queued and acts on its events.
+    async fn flush(&mut self) {
+        while let Some(t) = self.ep.poll_transmit() {
+            let r = if t.local.port() == self.plan.ports.1 {
+                let mut framed = Vec::with_capacity(4 + t.data.len());
+                framed.extend_from_slice(&[0; 4]);
+                framed.extend_from_slice(&t.data);
+                self.natt.send_to(&framed, t.remote).await
+            } else {
+                self.ike.send_to(&t.data, t.remote).await
+            };
+            if let Err(e) = r {
+                warn!(remote = %t.remote, "sending IKE: {e}");
+            }
+        }
+        while let Some(e) = self.ep.poll_event() {
+            self.event(e).await;
+        }
+    }
+
+    async fn event(&mut self, e: Event) {
+        match e {
+            Event::IkeSaEstablished { sa, remote, nat, virtual_ips, .. } => {
+                info!(?sa, %remote, ?nat, ?virtual_ips, "IKE SA established");
+            }
+            Event::ChildSaEstablished(c) => self.install(c, "CHILD_SA established").await,
+            Event::ChildSaRekeyed { new, old_inbound_spi, .. } => {
+                info!(old = format_args!("{old_inbound_spi:#010x}"), "CHILD_SA rekeyed");
+                self.install(new, "CHILD_SA installed after rekey").await;
+            }
+            Event::ChildSaDeleted { sa, inbound_spi, .. } => {
+                if let Some(c) = self.dp.remove(inbound_spi) {
+                    if let Err(e) = self.net.remove_routes(&c.remote_ts).await {
+                        warn!("{e}");
+                    }
+                }
+                info!(?sa, spi = format_args!("{inbound_spi:#010x}"), "CHILD_SA deleted");
+            }
+            Event::IkeSaRekeyed { old, new } => {
+                self.dp.move_children(old, new);
+                info!(?old, ?new, "IKE SA rekeyed");
+            }
+            Event::IkeSaDeleted { sa, error } => {
+                for spi in self.dp.children_of(sa) {
+                    if let Some(c) = self.dp.remove(spi) {
+                        let _ = self.net.remove_routes(&c.remote_ts).await;
+                    }
+                }
+                match error {
+                    None => info!(?sa, "IKE SA deleted"),
+                    Some(e) => warn!(?sa, "IKE SA ended: {e}"),
+                }
+            }
+            Event::IkeSaFailed { sa, error } => warn!(?sa, "IKE SA failed: {error}"),
+            Event::ChildSaFailed { sa, error } => warn!(?sa, "CHILD_SA failed: {error}"),
+        }
+    }
+
+    async fn install(&mut self, c: tandem_ike::ChildSa, what: &str) {
+        if let Err(e) = self.dp.install(&c, &mut self.rng) {
+            warn!(spi = format_args!("{:#010x}", c.inbound_spi), "CHILD_SA not installed: {e}");
+            return;
+        }
+        if let Err(e) = self.net.add_routes(&c.remote_ts).await {
+            warn!("{e}");
+        }
+        info!(
+            inbound = format_args!("{:#010x}", c.inbound_spi),
+            outbound = format_args!("{:#010x}", c.outbound_spi),
+            local_ts = ?c.local_ts,
+            remote_ts = ?c.remote_ts,
+            "{what}"
+        );
+    }
+}

@@ -11,8 +11,9 @@
 mod netns;
 
 use netns::json::Json;
-use netns::strongswan::{self, Auth, ChildConf, ConnConf, Secret, Strongswan, SwanctlConf};
-use netns::{Netns, Process, Topology, addr};
+use netns::strongswan::{self, Auth, ChildConf, ConnConf, Cred, Pki, Secret, Strongswan, SwanctlConf};
+use netns::{Netns, Process, Topology, TopologyOptions, addr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const PSK: &str = "tandem-interop-psk";
@@ -61,24 +62,78 @@ impl Tandem {
     }
 }
 
-/// The gateway's TOML: one connection for road warriors authenticating
-/// with the PSK, the server network behind it.
-fn gateway_config(ike: &str, esp: &str, extra_conn: &str, extra: &str) -> String {
+/// What a road-warrior scenario varies.
+#[derive(Clone, Copy, Default)]
+struct Scenario {
+    ike: &'static str,
+    esp: &'static str,
+    /// The client sits behind a masquerading NAT (random ports).
+    nat: bool,
+    /// ECDSA certificates instead of the PSK.
+    certs: bool,
+    /// The client asks for a virtual IP from Tandem's pool.
+    vip: bool,
+}
+
+/// Certificates from a throw-away CA: (CA, gateway cert, gateway key in
+/// PKCS#8, client cert, client key).
+struct Certs {
+    ca: std::path::PathBuf,
+    gw_crt: std::path::PathBuf,
+    gw_key: std::path::PathBuf,
+    cl_crt: std::path::PathBuf,
+    cl_key: std::path::PathBuf,
+}
+
+fn certs(dir: &Path) -> Certs {
+    let pki = Pki::new(dir).expect("CA");
+    let (gw_crt, gw_sec1) =
+        pki.issue("gateway", "gateway.tandem.test", "DNS:gateway.tandem.test").expect("cert");
+    let (cl_crt, cl_key) = pki.issue("client", "client.tandem.test", "DNS:client.tandem.test").expect("cert");
+    // Tandem reads PKCS#8 keys; the CA tool writes SEC1.
+    let gw_key = dir.join("gateway.p8");
+    let (src, dst) = (gw_sec1.to_str().expect("path"), gw_key.to_str().expect("path"));
+    netns::host(&["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", src, "-out", dst]).expect("PKCS#8");
+    let mut perm = std::fs::metadata(&gw_key).expect("key").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+    std::fs::set_permissions(&gw_key, perm).expect("chmod");
+    Certs { ca: pki.ca_cert(), gw_crt, gw_key, cl_crt, cl_key }
+}
+
+/// The gateway's TOML: one connection for road warriors, the server
+/// network behind it.
+fn gateway_config(sc: &Scenario, certs: Option<&Certs>) -> String {
+    let (local, remote, secrets) = match certs {
+        Some(c) => (
+            format!("auth = \"pubkey\"\nid = \"gateway.tandem.test\"\ncerts = [{:?}]", c.gw_crt),
+            format!("auth = \"pubkey\"\ncacerts = [{:?}]", c.ca),
+            format!("[[secrets.private]]\nfile = {:?}", c.gw_key),
+        ),
+        None => (
+            format!("auth = \"psk\"\nid = \"{}\"", addr::GATEWAY_EXT),
+            "auth = \"psk\"".to_owned(),
+            format!("[[secrets.ike]]\nsecret = \"{PSK}\""),
+        ),
+    };
+    let (pools, pool) = if sc.vip {
+        ("pools = [\"vips\"]", "[pools.vips]\naddrs = \"10.3.0.0/28\"\ndns = [\"198.51.100.53\"]")
+    } else {
+        ("", "")
+    };
     format!(
         r#"
 [[connections]]
 name = "rw"
 local_addrs = ["{gw}"]
 proposals = ["{ike}"]
-dpd_delay = "10s"
-{extra_conn}
+dpd_delay = "2s"
+{pools}
 
 [connections.local]
-auth = "psk"
-id = "{gw}"
+{local}
 
 [connections.remote]
-auth = "psk"
+{remote}
 
 [[connections.children]]
 name = "net"
@@ -86,8 +141,9 @@ local_ts = ["{int}"]
 remote_ts = ["dynamic"]
 esp_proposals = ["{esp}"]
 
-[[secrets.ike]]
-secret = "{PSK}"
+{secrets}
+
+{pool}
 
 [dataplane]
 tun_name = "tandem0"
@@ -95,10 +151,11 @@ mtu = 1400
 
 [log]
 level = "debug"
-{extra}
 "#,
         gw = addr::GATEWAY_EXT,
         int = addr::INT_NET,
+        ike = sc.ike,
+        esp = sc.esp,
     )
 }
 
@@ -133,42 +190,68 @@ fn iperf_download(client: &Netns, server: &Netns, bytes: u64) -> u64 {
     received
 }
 
-/// A strongSwan road warrior in the client namespace with a PSK.
-fn client(topo: &Topology, ike: &str, esp: &str) -> Strongswan {
+/// A strongSwan road warrior in the client namespace.
+fn client(topo: &Topology, sc: &Scenario, certs: Option<&Certs>) -> Strongswan {
     let client = Strongswan::start(&topo.client, "client").expect("start initiator");
-    let client_ts = format!("{}/32", addr::CLIENT);
-    let mut conn = ConnConf::new("tdm", addr::CLIENT, addr::GATEWAY_EXT, ike).child(ChildConf::new(
+    let local_addr = if sc.nat { addr::NAT_CLIENT } else { addr::CLIENT };
+    let mut conn = ConnConf::new("tdm", local_addr, addr::GATEWAY_EXT, sc.ike).child(ChildConf::new(
         "net",
-        &client_ts,
+        "dynamic",
         addr::INT_NET,
-        esp,
+        sc.esp,
     ));
-    conn.local = Auth::psk(Some(addr::CLIENT));
-    conn.remote = Auth::psk(Some(addr::GATEWAY_EXT));
-    client
-        .load(&SwanctlConf { connections: vec![conn], secrets: vec![Secret::psk(PSK)], pools: vec![] })
-        .expect("load initiator");
+    conn.dpd_delay = Some("2s".into());
+    if sc.vip {
+        conn.vips = vec!["0.0.0.0".into()];
+    }
+    let secrets = match certs {
+        Some(c) => {
+            client.copy_cred(Cred::X509, &c.cl_crt).expect("cred");
+            client.copy_cred(Cred::Private, &c.cl_key).expect("cred");
+            client.copy_cred(Cred::X509Ca, &c.ca).expect("cred");
+            conn.local = Auth::cert(Some("client.tandem.test"), "client.crt");
+            conn.remote = Auth::cert_from_ca(Some("gateway.tandem.test"), "ca.crt");
+            vec![]
+        }
+        None => {
+            conn.local = Auth::psk(Some(local_addr));
+            conn.remote = Auth::psk(Some(addr::GATEWAY_EXT));
+            vec![Secret::psk(PSK)]
+        }
+    };
+    client.load(&SwanctlConf { connections: vec![conn], secrets, pools: vec![] }).expect("load initiator");
     client
 }
 
 /// Runs one road-warrior scenario end to end: tunnel up, ping, a download
 /// with its byte count checked, rekeys of the CHILD_SA and of the IKE SA
-/// with traffic after each, and a clean delete.
-fn road_warrior(test: &str, ike: &str, esp: &str) {
-    if !prerequisites() {
+/// with traffic after each, DPD exchanges, and a clean delete.
+fn road_warrior(test: &str, sc: Scenario) {
+    if !prerequisites() || (sc.nat && !netns::require_nat()) || (sc.certs && !netns::require_tool("openssl"))
+    {
         return;
     }
     let started = Instant::now();
-    let topo = Topology::client_gateway_server(test).expect("topology");
-    let gw = Tandem::start(&topo.gateway, &gateway_config(ike, esp, "", ""));
+    let opts = TopologyOptions { nat: sc.nat, nat_random_ports: sc.nat, ..TopologyOptions::default() };
+    let topo = Topology::build(test, &opts).expect("topology");
+    let certs = sc.certs.then(|| certs(&topo.gateway.dir().join("pki")));
+    let gw = Tandem::start(&topo.gateway, &gateway_config(&sc, certs.as_ref()));
     step(started, "tandem up");
-    let client = client(&topo, ike, esp);
+    let client = client(&topo, &sc, certs.as_ref());
     if let Err(e) = client.initiate("net") {
         panic!("initiate: {e}\n--- tandem:\n{}\n--- charon:\n{}", gw.log(), client.log_tail(60));
     }
     step(started, "CHILD_SA up");
-    let child = client.wait_child_installed("net", T).expect("CHILD_SA");
+    let ike = client.wait_ike_established("tdm", T).expect("IKE_SA");
+    let child = ike.child("net").expect("CHILD_SA");
     assert!(child.encap());
+    if sc.vip {
+        let vip = ike.fields.list("local-vips").first().cloned().expect("a virtual IP");
+        assert!(vip.starts_with("10.3.0."), "virtual IP {vip} from Tandem's pool");
+        assert_eq!(child.local_ts(), [format!("{vip}/32")]);
+        topo.client.wait_ping(addr::SERVER, T).expect("ping from the VIP");
+        topo.server.exec(&["ping", "-n", "-q", "-c", "2", "-W", "1", &vip]).expect("server pings the VIP");
+    }
     if let Err(e) = topo.client.wait_ping(addr::SERVER, T) {
         panic!("ping: {e}\n--- tandem:\n{}", gw.log());
     }
@@ -185,6 +268,16 @@ fn road_warrior(test: &str, ike: &str, esp: &str) {
     topo.client.ping(addr::SERVER, 3).expect("ping after the IKE_SA rekey");
     step(started, "CHILD_SA and IKE_SA rekeyed, traffic flows");
 
+    // Both sides check liveness every 2 s of silence: after a quiet spell
+    // the SAs are still up, and strongSwan logged its DPD exchanges.
+    // (Only liveness checks make INFORMATIONAL exchanges while idle.)
+    let before = client.log_lines_matching(&["INFORMATIONAL"]).len();
+    std::thread::sleep(Duration::from_secs(5));
+    client.wait_child_installed("net", T).expect("CHILD_SA alive after idle DPD");
+    let after = client.log_lines_matching(&["INFORMATIONAL"]).len();
+    assert!(after > before, "liveness checks while idle:\n{}", client.log_tail(40));
+    topo.client.ping(addr::SERVER, 2).expect("ping after DPD");
+
     client.terminate("tdm").expect("terminate");
     client.wait_no_sas(T).expect("initiator SAs gone");
     assert!(!topo.client.succeeds(&["ping", "-c", "1", "-W", "1", addr::SERVER], Duration::from_secs(3)));
@@ -198,11 +291,54 @@ fn road_warrior(test: &str, ike: &str, esp: &str) {
 /// (a) PSK with aes256gcm16-prfsha256-x25519 / aes256gcm16.
 #[test]
 fn strongswan_client_psk_aes_gcm() {
-    road_warrior("gw_psk_gcm", "aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    road_warrior(
+        "gw_psk_gcm",
+        Scenario { ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", ..Scenario::default() },
+    );
+}
+
+/// (b) ECDSA certificates with chacha20poly1305-prfsha384-ecp384.
+#[test]
+fn strongswan_client_ecdsa_chacha20() {
+    let sc = Scenario {
+        ike: "chacha20poly1305-prfsha384-ecp384",
+        esp: "chacha20poly1305",
+        certs: true,
+        ..Scenario::default()
+    };
+    road_warrior("gw_ecdsa", sc);
 }
 
 /// (c) CBC + HMAC with a MODP group: aes128-sha256-modp2048 / aes128-sha256.
 #[test]
 fn strongswan_client_psk_aes_cbc_hmac() {
-    road_warrior("gw_psk_cbc", "aes128-sha256-modp2048", "aes128-sha256");
+    road_warrior(
+        "gw_psk_cbc",
+        Scenario { ike: "aes128-sha256-modp2048", esp: "aes128-sha256", ..Scenario::default() },
+    );
+}
+
+/// (d) The client behind a masquerading NAT with random ports.
+#[test]
+fn strongswan_client_behind_nat() {
+    let sc = Scenario {
+        ike: "aes256gcm16-prfsha256-x25519",
+        esp: "aes256gcm16",
+        nat: true,
+        ..Scenario::default()
+    };
+    road_warrior("gw_nat", sc);
+}
+
+/// (e) A virtual IP from Tandem's pool (with certificates, behind the NAT).
+#[test]
+fn strongswan_client_virtual_ip() {
+    let sc = Scenario {
+        ike: "aes256gcm16-prfsha256-x25519",
+        esp: "aes256gcm16",
+        nat: true,
+        certs: true,
+        vip: true,
+    };
+    road_warrior("gw_vip", sc);
 }

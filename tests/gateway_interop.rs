@@ -342,3 +342,76 @@ fn strongswan_client_virtual_ip() {
     };
     road_warrior("gw_vip", sc);
 }
+
+/// Tandem as the initiator (`start_action = "start"`), site to site,
+/// towards a strongSwan responder: the tunnel comes up by itself, traffic
+/// flows both ways, and SIGTERM deletes the SAs at the responder.
+#[test]
+fn tandem_initiates_to_strongswan() {
+    if !prerequisites() {
+        return;
+    }
+    let started = Instant::now();
+    const IKE: &str = "aes256gcm16-prfsha256-x25519";
+    const ESP: &str = "aes256gcm16";
+    let topo = Topology::client_gateway_server("gw_initiator").expect("topology");
+    let responder = Strongswan::start(&topo.gateway, "gw").expect("start responder");
+    let client_ts = format!("{}/32", addr::CLIENT);
+    let mut rw = ConnConf::new("site", addr::GATEWAY_EXT, "%any", IKE).child(ChildConf::new(
+        "net",
+        addr::INT_NET,
+        &client_ts,
+        ESP,
+    ));
+    rw.mobike = false;
+    rw.local = Auth::psk(Some(addr::GATEWAY_EXT));
+    responder
+        .load(&SwanctlConf { connections: vec![rw], secrets: vec![Secret::psk(PSK)], pools: vec![] })
+        .expect("load responder");
+    let config = format!(
+        r#"
+[[connections]]
+name = "site"
+local_addrs = ["{client}"]
+remote_addrs = ["{gw}"]
+proposals = ["{IKE}"]
+
+[connections.local]
+auth = "psk"
+id = "{client}"
+
+[connections.remote]
+auth = "psk"
+id = "{gw}"
+
+[[connections.children]]
+name = "net"
+local_ts = ["dynamic"]
+remote_ts = ["{int}"]
+esp_proposals = ["{ESP}"]
+start_action = "start"
+
+[[secrets.ike]]
+secret = "{PSK}"
+"#,
+        client = addr::CLIENT,
+        gw = addr::GATEWAY_EXT,
+        int = addr::INT_NET,
+    );
+    let tandem = Tandem::start(&topo.client, &config);
+    let child = responder.wait_child_installed("net", T).unwrap_or_else(|e| {
+        panic!("{e}\n--- tandem:\n{}\n--- charon:\n{}", tandem.log(), responder.log_tail(60))
+    });
+    assert!(child.encap());
+    step(started, "Tandem brought the tunnel up");
+    topo.client.wait_ping(addr::SERVER, T).expect("ping through the tunnel");
+    let down = iperf_download(&topo.client, &topo.server, 8 << 20);
+    step(started, &format!("iperf3: {down} bytes down to Tandem"));
+    let (old, new) = responder.rekey_child_and_wait("net", T).expect("responder rekeys the CHILD_SA");
+    assert_ne!(old.spi_out(), new.spi_out());
+    topo.client.ping(addr::SERVER, 3).expect("ping after the rekey");
+    tandem.stop();
+    responder.wait_no_sas(T).expect("SIGTERM deleted the SAs at the responder");
+    assert!(responder.datapath_errors().is_empty());
+    step(started, "Tandem stopped and deleted its SAs");
+}

@@ -9,6 +9,7 @@
 //!   batch of packets through them with the drop counters shown.
 
 mod config;
+mod control;
 mod demo;
 mod gateway;
 
@@ -28,6 +29,26 @@ struct Cli {
 enum Command {
     /// Run the gateway (needs root: a TUN device, routes, UDP 500/4500).
     Run(RunArgs),
+    /// Show a running gateway's state in brief.
+    Status(ControlArgs),
+    /// List a running gateway's IKE and CHILD SAs with their counters.
+    Sas(ControlArgs),
+    /// Bring a child (and its IKE SA) up.
+    Initiate {
+        /// The child's name.
+        child: String,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Delete IKE SAs: all of a connection (by name) or one (by id).
+    Terminate {
+        /// A connection name, or an IKE SA id as `tandem sas` shows it.
+        ike: String,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Re-read the configuration file of a running gateway.
+    Reload(ControlArgs),
     /// Print the cluster segment of a peer address (CLUSTERIP sourceip).
     SegmentOf(SegmentOfArgs),
     /// Validate a configuration file and summarize it; exit 1 on errors.
@@ -53,6 +74,35 @@ struct RunArgs {
     /// The configuration file.
     #[arg(short, long, value_name = "FILE", default_value = "/etc/tandem/gateway.toml")]
     config: PathBuf,
+}
+
+/// How to reach a running gateway.
+#[derive(Debug, Args)]
+struct ControlArgs {
+    /// The gateway's control socket.
+    #[arg(long, value_name = "PATH", default_value = "/run/tandem/tandem.sock")]
+    socket: PathBuf,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Sends one control request and prints the reply.
+fn control_call(args: &ControlArgs, request: &control::Request) -> ExitCode {
+    match control::call(&args.socket, request) {
+        Ok(reply) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
+            } else {
+                print!("{}", control::render(&reply));
+            }
+            if matches!(reply, control::Reply::Error { .. }) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Options of `tandem segment-of`.
@@ -88,6 +138,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Status(args) => control_call(&args, &control::Request::Status),
+        Command::Sas(args) => control_call(&args, &control::Request::Sas),
+        Command::Initiate { child, control } => control_call(&control, &control::Request::Initiate { child }),
+        Command::Terminate { ike, control } => control_call(&control, &control::Request::Terminate { ike }),
+        Command::Reload(args) => control_call(&args, &control::Request::Reload),
         Command::SegmentOf(args) => match tandem_cluster::SegmentCount::new(args.count) {
             Ok(count) => {
                 println!("{}", tandem_cluster::segment_of(args.addr, count));

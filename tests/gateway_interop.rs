@@ -30,11 +30,14 @@ fn step(started: Instant, what: &str) {
 /// A Tandem gateway running in `ns` from the TOML `config`.
 struct Tandem {
     process: Process,
+    socket: String,
 }
 
 impl Tandem {
     fn start(ns: &Netns, config: &str) -> Tandem {
         let path = ns.dir().join("gateway.toml");
+        let socket = ns.dir().join("tandem.sock").to_str().expect("UTF-8 path").to_owned();
+        let config = format!("{config}\n[control]\nsocket = {socket:?}\n");
         std::fs::write(&path, config).expect("write gateway.toml");
         let path = path.to_str().expect("UTF-8 path").to_owned();
         let bin = env!("CARGO_BIN_EXE_tandem");
@@ -45,7 +48,24 @@ impl Tandem {
         netns::wait_for("tandem's data path", T, || process.log().contains("data path up"))
             .unwrap_or_else(|e| panic!("{e}\n{}", process.log()));
         assert!(process.is_running(), "tandem exited:\n{}", process.log());
-        Tandem { process }
+        Tandem { process, socket }
+    }
+
+    /// Runs a control command (`tandem sas --json`...) and returns its
+    /// output, which must be JSON.
+    fn ctl(&self, args: &[&str]) -> Json {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(args)
+            .args(["--socket", &self.socket, "--json"])
+            .output()
+            .expect("run the tandem CLI");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "tandem {args:?} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Json::parse(&text).unwrap_or_else(|e| panic!("tandem {args:?}: not JSON ({e}): {text}"))
     }
 
     fn log(&self) -> String {
@@ -259,6 +279,18 @@ fn road_warrior(test: &str, sc: Scenario) {
     step(started, "pings through the tunnel");
     let down = iperf_download(&topo.client, &topo.server, 8 << 20);
     step(started, &format!("iperf3: {down} bytes down through Tandem"));
+    // `tandem sas` shows the SA pair strongSwan shows, with the traffic.
+    let sas = gw.ctl(&["sas"]);
+    let sa = sas.path("ike_sas.0").expect("one IKE SA");
+    let gw_child = sa.path("children.0").expect("one CHILD_SA");
+    let field = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).unwrap_or_default().to_owned();
+    assert_eq!(field(gw_child, "spi_in"), child.spi_out(), "{sas:?}");
+    assert_eq!(field(gw_child, "spi_out"), child.spi_in());
+    let bytes_out = gw_child.get("bytes_out").and_then(Json::as_u64).unwrap_or(0);
+    assert!(bytes_out >= down, "Tandem counted {bytes_out} bytes out, iperf3 received {down}");
+    assert_eq!(gw_child.get("replay_drops").and_then(Json::as_u64), Some(0));
+    assert_eq!(gw_child.get("icv_drops").and_then(Json::as_u64), Some(0));
+    assert_eq!(gw.ctl(&["status"]).get("ike_sas").and_then(Json::as_u64), Some(1));
 
     let (old, new) = client.rekey_child_and_wait("net", T).expect("rekey CHILD_SA");
     assert_ne!(old.spi_out(), new.spi_out());
@@ -278,9 +310,15 @@ fn road_warrior(test: &str, sc: Scenario) {
     assert!(after > before, "liveness checks while idle:\n{}", client.log_tail(40));
     topo.client.ping(addr::SERVER, 2).expect("ping after DPD");
 
-    client.terminate("tdm").expect("terminate");
+    if sc.nat {
+        // The gateway ends it: `tandem terminate` by connection name.
+        gw.ctl(&["terminate", "rw"]);
+    } else {
+        client.terminate("tdm").expect("terminate");
+    }
     client.wait_no_sas(T).expect("initiator SAs gone");
     assert!(!topo.client.succeeds(&["ping", "-c", "1", "-W", "1", addr::SERVER], Duration::from_secs(3)));
+    assert_eq!(gw.ctl(&["status"]).get("ike_sas").and_then(Json::as_u64), Some(0));
     let errors = client.datapath_errors();
     assert!(errors.is_empty(), "strongSwan ESP errors:\n{}", errors.join("\n"));
     let log = gw.stop();

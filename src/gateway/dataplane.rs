@@ -186,7 +186,7 @@ impl Dataplane {
 }
 
 /// The ESP suite of a negotiated CHILD_SA.
-fn suite(c: &ChildSa) -> Result<Suite, GatewayError> {
+pub(crate) fn suite(c: &ChildSa) -> Result<Suite, GatewayError> {
     match (c.encr, c.integ) {
         (EncrAlgorithm::Aead(a), None) => Ok(Suite::Aead(a)),
         (EncrAlgorithm::Cbc(e), Some(i)) => Ok(Suite::CbcHmac(e, i)),

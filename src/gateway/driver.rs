@@ -2,19 +2,26 @@
 //! engine and the data path in between, datagrams, packets and routes out.
 
 use super::GatewayError;
-use super::dataplane::Dataplane;
+use super::control::{self, Call, ControlSocket};
+use super::dataplane::{Dataplane, prefixes, suite};
 use super::netlink::Netlink;
 use super::tun::Tun;
+use crate::control::{ChildSaView, IkeSaView, Reply, Request, Status};
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use rand_core::UnwrapErr;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_esp::{HEADROOM, TAILROOM};
+use tandem_ike::IkeSaId;
 use tandem_ike::pool::RangePool;
+use tandem_ike::wire::TrafficSelector;
 use tandem_ike::{Endpoint, Event, IkeConfig};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// How long a shutdown waits for peers to acknowledge the Deletes.
@@ -47,6 +54,25 @@ pub(crate) struct Plan {
     pub(crate) table: u32,
     /// UDP ports for IKE and for NAT-T (500 and 4500).
     pub(crate) ports: (u16, u16),
+    /// The configuration file, the connection's and its child's names.
+    pub(crate) config_path: PathBuf,
+    /// See `config_path`.
+    pub(crate) connection: String,
+    /// See `config_path`.
+    pub(crate) child: String,
+    /// The control socket's path.
+    pub(crate) control_socket: PathBuf,
+}
+
+/// What the runtime knows of an established IKE SA, for `tandem sas`.
+struct SaInfo {
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: u64,
+    spi_r: u64,
+    nat: bool,
+    virtual_ips: Vec<IpAddr>,
+    since: Instant,
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
@@ -91,6 +117,10 @@ struct Gateway {
     ike: UdpSocket,
     natt: UdpSocket,
     rng: UnwrapErr<getrandom::SysRng>,
+    sas: HashMap<IkeSaId, SaInfo>,
+    started: Instant,
+    calls: mpsc::Receiver<Call>,
+    _control: ControlSocket,
 }
 
 impl Gateway {
@@ -109,7 +139,21 @@ impl Gateway {
             ep.set_address_pool(Box::new(pool));
         }
         let dp = Dataplane::new(rand_core::Rng::next_u64(&mut rng));
-        let mut gw = Self { plan, ep, dp, net, tun, ike, natt, rng };
+        let (control, calls) = control::listen(&plan.control_socket)?;
+        let mut gw = Self {
+            plan,
+            ep,
+            dp,
+            net,
+            tun,
+            ike,
+            natt,
+            rng,
+            sas: HashMap::new(),
+            started: now(),
+            calls,
+            _control: control,
+        };
         if gw.plan.initiate {
             let remote =
                 gw.plan.remote.ok_or(GatewayError::Unsupported("initiating without a remote address"))?;
@@ -157,6 +201,9 @@ impl Gateway {
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.ep.handle_timeout(now(), &mut self.rng);
                 }
+                Some((request, reply)) = self.calls.recv() => {
+                    let _ = reply.send(self.answer(request));
+                }
                 _ = term.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
                 _ = int.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
             }
@@ -169,6 +216,125 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// Answers a control request.
+    fn answer(&mut self, request: Request) -> Reply {
+        match request {
+            Request::Status => {
+                let (no_policy, unknown_spi) = self.dp.global_drops();
+                Reply::Status(Status {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    uptime_secs: now().duration_since(self.started).as_secs(),
+                    config: self.plan.config_path.display().to_string(),
+                    connection: self.plan.connection.clone(),
+                    tun: self.tun.name().into(),
+                    ike_sas: self.sas.len(),
+                    child_sas: self.dp.status().len(),
+                    no_policy_drops: no_policy,
+                    unknown_spi_drops: unknown_spi,
+                })
+            }
+            Request::Sas => Reply::Sas { ike_sas: self.sa_views() },
+            Request::Initiate { child } if child == self.plan.child => {
+                let Some(remote) = self.plan.remote else {
+                    return Reply::Error { message: format!("{}: no remote address to initiate to", child) };
+                };
+                let local = SocketAddr::new(self.plan.local, self.plan.ports.0);
+                match self.ep.initiate(
+                    now(),
+                    &mut self.rng,
+                    local,
+                    SocketAddr::new(remote, self.plan.ports.0),
+                ) {
+                    Ok(sa) => {
+                        Reply::Done { message: format!("initiating {child} to {remote} (IKE SA {:x})", sa.0) }
+                    }
+                    Err(e) => Reply::Error { message: e.to_string() },
+                }
+            }
+            Request::Initiate { child } => Reply::Error { message: format!("no child named {child}") },
+            Request::Terminate { ike } => {
+                let ids: Vec<IkeSaId> = if ike == self.plan.connection {
+                    self.sas.keys().copied().collect()
+                } else {
+                    u64::from_str_radix(&ike, 16)
+                        .ok()
+                        .map(IkeSaId)
+                        .filter(|id| self.sas.contains_key(id))
+                        .into_iter()
+                        .collect()
+                };
+                if ids.is_empty() {
+                    return Reply::Error { message: format!("no IKE SA {ike}") };
+                }
+                for sa in &ids {
+                    if let Err(e) = self.ep.delete(now(), &mut self.rng, *sa) {
+                        return Reply::Error { message: format!("{:x}: {e}", sa.0) };
+                    }
+                }
+                Reply::Done { message: format!("deleting {} IKE SA(s)", ids.len()) }
+            }
+            Request::Reload => Reply::Error { message: "reload is not implemented yet".into() },
+        }
+    }
+
+    /// Every IKE SA with its CHILD_SAs, for `tandem sas`.
+    fn sa_views(&self) -> Vec<IkeSaView> {
+        let children = self.dp.status();
+        let mut views: Vec<IkeSaView> = self
+            .sas
+            .iter()
+            .map(|(id, info)| IkeSaView {
+                id: format!("{:x}", id.0),
+                connection: self.plan.connection.clone(),
+                local: info.local.to_string(),
+                remote: info.remote.to_string(),
+                spi_i: format!("{:016x}", info.spi_i),
+                spi_r: format!("{:016x}", info.spi_r),
+                nat: info.nat,
+                virtual_ips: info.virtual_ips.iter().map(ToString::to_string).collect(),
+                established_secs: now().duration_since(info.since).as_secs(),
+                children: children
+                    .iter()
+                    .filter(|c| c.child.ike_sa == *id)
+                    .map(|c| {
+                        let d = (&c.inbound.drops, &c.outbound.drops);
+                        let all = |x: &tandem_esp::DropCounters| {
+                            x.bad_icv
+                                + x.replay
+                                + x.too_old
+                                + x.short_packet
+                                + x.bad_padding
+                                + x.lifetime_expired
+                                + x.sequence_exhausted
+                                + x.dummy
+                                + x.malformed
+                                + x.policy
+                                + x.no_room
+                        };
+                        let (replay, icv) = (d.0.replay + d.0.too_old, d.0.bad_icv);
+                        ChildSaView {
+                            name: self.plan.child.clone(),
+                            spi_in: format!("{:08x}", c.child.inbound_spi),
+                            spi_out: format!("{:08x}", c.child.outbound_spi),
+                            algorithms: suite(&c.child).map(|s| s.name()).unwrap_or_default(),
+                            local_ts: c.child.local_ts.iter().map(ts_text).collect(),
+                            remote_ts: c.child.remote_ts.iter().map(ts_text).collect(),
+                            bytes_in: c.inbound.bytes,
+                            packets_in: c.inbound.packets,
+                            bytes_out: c.outbound.bytes,
+                            packets_out: c.outbound.packets,
+                            replay_drops: replay,
+                            icv_drops: icv,
+                            other_drops: all(d.0) + all(d.1) - replay - icv,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
     }
 
     /// Logs what the data path carried and dropped.
@@ -265,8 +431,15 @@ impl Gateway {
 
     async fn event(&mut self, e: Event) {
         match e {
-            Event::IkeSaEstablished { sa, remote, nat, virtual_ips, .. } => {
+            Event::IkeSaEstablished { sa, spi_i, spi_r, remote, nat, virtual_ips, .. } => {
                 info!(?sa, %remote, ?nat, ?virtual_ips, "IKE SA established");
+                let local = SocketAddr::new(
+                    self.plan.local,
+                    if nat.detected() { self.plan.ports.1 } else { self.plan.ports.0 },
+                );
+                let info =
+                    SaInfo { local, remote, spi_i, spi_r, nat: nat.detected(), virtual_ips, since: now() };
+                self.sas.insert(sa, info);
             }
             Event::ChildSaEstablished(c) => self.install(c, "CHILD_SA established").await,
             Event::ChildSaRekeyed { new, old_inbound_spi, .. } => {
@@ -283,9 +456,21 @@ impl Gateway {
             }
             Event::IkeSaRekeyed { old, new } => {
                 self.dp.move_children(old, new);
+                if let Some(mut info) = self.sas.remove(&old) {
+                    info.since = now();
+                    // The new SA's SPIs are ours (`new`) and the peer's; the
+                    // engine reports only ours.
+                    if info.spi_i == old.0 {
+                        info.spi_i = new.0;
+                    } else {
+                        info.spi_r = new.0;
+                    }
+                    self.sas.insert(new, info);
+                }
                 info!(?old, ?new, "IKE SA rekeyed");
             }
             Event::IkeSaDeleted { sa, error } => {
+                self.sas.remove(&sa);
                 for spi in self.dp.children_of(sa) {
                     if let Some(c) = self.dp.remove(spi) {
                         let _ = self.net.remove_routes(&c.remote_ts).await;
@@ -316,5 +501,21 @@ impl Gateway {
             remote_ts = ?c.remote_ts,
             "{what}"
         );
+    }
+}
+
+/// A traffic selector as swanctl prints it: `10.1.0.0/16`, a range when
+/// it is no single prefix, and `[proto/ports]` when not all.
+fn ts_text(ts: &TrafficSelector) -> String {
+    let addrs = match prefixes(ts.start_addr, ts.end_addr).as_slice() {
+        [(addr, len)] => format!("{addr}/{len}"),
+        _ => format!("{}-{}", ts.start_addr, ts.end_addr),
+    };
+    let all_ports = ts.start_port == 0 && ts.end_port == u16::MAX;
+    match (ts.ip_protocol, all_ports) {
+        (0, true) => addrs,
+        (p, true) => format!("{addrs}[{p}]"),
+        (p, false) if ts.start_port == ts.end_port => format!("{addrs}[{p}/{}]", ts.start_port),
+        (p, false) => format!("{addrs}[{p}/{}-{}]", ts.start_port, ts.end_port),
     }
 }

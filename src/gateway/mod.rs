@@ -4,6 +4,7 @@
 //! (RFC 3948), plaintext through a TUN device, routes and a policy rule
 //! through rtnetlink. The kernel's XFRM is never used.
 
+mod control;
 mod dataplane;
 mod driver;
 mod netlink;

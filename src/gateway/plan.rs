@@ -123,6 +123,10 @@ impl Plan {
             fwmark: FWMARK,
             table: TABLE,
             ports: (500, 4500),
+            config_path: cfg.path.clone(),
+            connection: conn.name.clone(),
+            child: child.name.clone(),
+            control_socket: cfg.control.socket.clone(),
         })
     }
 }

@@ -178,12 +178,28 @@ pub struct IkeConfig {
     pub lifetime: Option<Lifetime>,
     /// Queue [`SyncEvent`](crate::sync::SyncEvent)s for cluster standbys.
     pub sync: bool,
+    /// Announce IKE fragmentation (RFC 7383) in IKE_SA_INIT; when both
+    /// peers do, encrypted messages longer than `fragment_size` are sent
+    /// as SKF fragments, and fragments are taken from the peer.
+    pub fragmentation: bool,
+    /// The largest IKE message (UDP payload) sent whole once fragmentation
+    /// is negotiated, and the size of each fragment; on port 4500 the
+    /// non-ESP marker's four octets come off it. Defaults to
+    /// [`DEFAULT_FRAGMENT_SIZE`]; a path known to take more may set more.
+    pub fragment_size: usize,
 }
+
+/// The default [`IkeConfig::fragment_size`]: 1232 octets, the IPv6
+/// minimum MTU (1280) less the IPv6 (40) and UDP (8) headers, which RFC 7383
+/// section 2.5.1 suggests as safe without knowledge of the path. (It is
+/// more than IPv4's 576-octet minimum allows; such a path needs 548.)
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280 - 40 - 8;
 
 impl IkeConfig {
     /// A configuration where both sides authenticate with the pre-shared
     /// key `psk`, with strongSwan-like retransmission defaults (4 s, five
-    /// retries, doubling) and a liveness check after 30 s of silence.
+    /// retries, doubling), a liveness check after 30 s of silence, and IKE
+    /// fragmentation offered with [`DEFAULT_FRAGMENT_SIZE`].
     pub fn new(proposals: Vec<Proposal>, local_id: Identity, psk: SecretBytes, child: ChildConfig) -> Self {
         Self {
             proposals,
@@ -201,6 +217,8 @@ impl IkeConfig {
             half_open_timeout: Duration::from_secs(30),
             lifetime: Some(Lifetime::IKE_DEFAULT),
             sync: false,
+            fragmentation: true,
+            fragment_size: DEFAULT_FRAGMENT_SIZE,
         }
     }
 }

@@ -70,11 +70,18 @@ pub(crate) struct Output {
     /// Whether to record sync events, and those recorded.
     sync_on: bool,
     syncs: VecDeque<SyncEvent>,
+    /// Inbound ESP SPIs reserved for CHILD_SAs that never came to be.
+    released: Vec<u32>,
 }
 
 impl Output {
     pub(crate) fn spawn(&mut self, sa: IkeSa) {
         self.spawned.push(sa);
+    }
+
+    /// Gives back an inbound SPI reserved for a CHILD_SA that was not made.
+    pub(crate) fn release_child_spi(&mut self, spi: u32) {
+        self.released.push(spi);
     }
 
     pub(crate) fn sync(&mut self, e: SyncEvent) {
@@ -210,7 +217,10 @@ impl Endpoint {
 
     /// Handles one received IKE message. Malformed or unexpected messages
     /// are dropped (returned as the error, for logging); answers and events
-    /// are queued.
+    /// are queued. An authentic request whose payloads break the rules of
+    /// [`rules`] is answered with INVALID_SYNTAX and ends its IKE SA (RFC
+    /// 7296 section 2.21.3). IKE fragments (RFC 7383) are collected per IKE
+    /// SA and handled once their message is whole.
     pub fn handle_datagram<R: CryptoRng + ?Sized>(
         &mut self,
         now: Instant,
@@ -287,11 +297,14 @@ impl Endpoint {
         {
             self.out.sync(SyncEvent::Progress { sa: sa.id(), next_message_id, expected_request, iv_counter });
         }
-        // Deleted CHILD_SAs give their SPIs back.
+        // Deleted CHILD_SAs give their SPIs back, as do failed attempts.
         for e in self.out.events.iter().skip(before) {
             if let Event::ChildSaDeleted { inbound_spi, .. } = e {
                 self.child_spis.remove(inbound_spi);
             }
+        }
+        for spi in self.out.released.drain(..) {
+            self.child_spis.remove(&spi);
         }
         if !sa.is_half_open() {
             self.half_open.remove(&spi);
@@ -350,6 +363,14 @@ impl Endpoint {
 
     /// Rekeys IKE SA `sa` (RFC 7296 section 2.18): [`Event::IkeSaRekeyed`]
     /// follows, then the old IKE SA is deleted.
+    ///
+    /// If the peer rekeys the same IKE SA at the same time, both requests
+    /// are answered and, once both exchanges are done, the new IKE SA made
+    /// with the lowest of the four nonces is deleted by the side that
+    /// requested it (section 2.8.2). Each side reports one
+    /// [`Event::IkeSaRekeyed`], naming the surviving IKE SA, which holds
+    /// the CHILD_SAs; the redundant one is never reported (standbys see its
+    /// state and its deletion as sync events only).
     pub fn rekey_ike<R: CryptoRng + ?Sized>(
         &mut self,
         now: Instant,
@@ -362,6 +383,17 @@ impl Endpoint {
     /// Rekeys the CHILD_SA with inbound SPI `inbound_spi` of IKE SA `sa`
     /// (RFC 7296 section 1.3.3): [`Event::ChildSaRekeyed`] follows, then
     /// the old pair is deleted.
+    ///
+    /// If the peer rekeys the same pair at the same time (section 2.8.1),
+    /// both requests are answered and each new pair is reported as it is
+    /// made ([`Event::ChildSaRekeyed`], or [`Event::ChildSaEstablished`] if
+    /// the old pair is already gone by then). Once both exchanges are
+    /// done, the pair made with the lowest of the four nonces is redundant:
+    /// the side that requested it deletes it, the other side deletes the
+    /// old pair, and each ends with one [`Event::ChildSaDeleted`] for each.
+    /// A peer that finished its own rekey first refuses ours with
+    /// TEMPORARY_FAILURE or CHILD_SA_NOT_FOUND (section 2.25.1); that ends
+    /// our attempt quietly, its new pair replacing the old one.
     pub fn rekey_child<R: CryptoRng + ?Sized>(
         &mut self,
         now: Instant,
@@ -372,6 +404,20 @@ impl Endpoint {
         self.with_sa(now, sa.0, |s, config, alloc, out| {
             s.rekey_child(config, rng, now, alloc, inbound_spi, out)
         })
+    }
+
+    /// Deletes the CHILD_SA with inbound SPI `inbound_spi` of IKE SA `sa`
+    /// (RFC 7296 section 1.4.1); [`Event::ChildSaDeleted`] follows when the
+    /// peer answers (or sooner, if the peer deletes it too).
+    pub fn delete_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+        inbound_spi: u32,
+    ) -> Result<(), Error> {
+        let s = self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?;
+        s.delete_child(&self.config, rng, now, inbound_spi, &mut self.out)
     }
 
     /// Deletes an established IKE SA and its CHILD_SAs (RFC 7296 section

@@ -45,6 +45,13 @@ pub enum Event {
     },
     /// A CHILD_SA was rekeyed: install `new` beside the old pair, which is
     /// deleted (with [`Event::ChildSaDeleted`]) once the exchange is done.
+    ///
+    /// When both peers rekey the pair at once (RFC 7296 section 2.8.1),
+    /// this comes twice for the same old pair, once per new pair (the
+    /// second may come as [`Event::ChildSaEstablished`] if the old pair is
+    /// gone by then); the redundant new pair and the old one then each get
+    /// an [`Event::ChildSaDeleted`]. Accept traffic on every pair until it
+    /// is deleted.
     ChildSaRekeyed {
         /// The IKE SA.
         sa: IkeSaId,
@@ -56,7 +63,9 @@ pub enum Event {
         new: ChildSa,
     },
     /// The IKE SA was rekeyed (section 2.18): its CHILD_SAs now belong to
-    /// `new`; the old one is deleted next.
+    /// `new`; the old one is deleted next. Once per rekey, also when both
+    /// peers rekeyed at once (section 2.8.2): `new` is then the surviving
+    /// IKE SA, and the redundant one is not reported.
     IkeSaRekeyed {
         /// The old IKE SA.
         old: IkeSaId,

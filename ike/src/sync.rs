@@ -72,8 +72,12 @@ pub struct IkeSaState {
     pub expected_request: u32,
     /// The SK IV counter of what we send.
     pub iv_counter: u64,
-    /// The peer's last request and our answer, for retransmissions.
-    pub last_exchange: Option<(Vec<u8>, Vec<u8>)>,
+    /// The peer's last request (its last fragment, if fragmented) and our
+    /// answer as sent (one datagram, or its fragments), for retransmissions.
+    pub last_exchange: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// With IKE fragmentation negotiated (RFC 7383): the largest IKE
+    /// message sent whole.
+    pub fragment_size: Option<usize>,
     /// The CHILD_SAs.
     pub children: Vec<ChildEntry>,
     /// Virtual addresses leased to the peer (or assigned to us): a new
@@ -148,8 +152,8 @@ pub enum SyncEvent {
         sa: IkeSaId,
         /// The peer's request.
         request: Vec<u8>,
-        /// Our response.
-        response: Vec<u8>,
+        /// Our response as sent: one datagram, or its fragments.
+        response: Vec<Vec<u8>>,
     },
     /// The IKE SA `old` was replaced by `new` (whose state follows).
     Rekeyed {

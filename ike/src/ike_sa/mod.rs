@@ -7,6 +7,19 @@
 //! it gives up; the responder keeps its last response and sends it again
 //! when the request is retransmitted. Messages with an unexpected message ID
 //! are dropped.
+//!
+//! With IKE fragmentation negotiated in IKE_SA_INIT (RFC 7383), encrypted
+//! messages over the configured size go as SKF fragments: a request keeps
+//! all of them for retransmission, a cached response all of its own. Fragments
+//! received are checked (message ID, ICV), reassembled per message ID, and
+//! the whole message is then handled like any other; an answered request's
+//! first fragment, if authentic, gets the cached response again.
+//!
+//! Every encrypted message is checked against [`rules`] once opened. An
+//! authentic request that breaks them is answered INVALID_SYNTAX, which
+//! ends the IKE SA on both sides (section 2.21.3); an unknown critical
+//! payload gets UNSUPPORTED_CRITICAL_PAYLOAD (section 2.5). A response that
+//! breaks them is dropped, and one carrying INVALID_SYNTAX ends the IKE SA.
 
 use crate::auth::{initiator_signed_octets, responder_signed_octets};
 use crate::config::{Identity, IkeConfig};
@@ -25,12 +38,13 @@ mod create_child;
 mod virtual_ip;
 
 use crate::endpoint::{Allocator, Output};
+use crate::fragment::{self, Reassembler};
 use crate::protect::{SkCipher, SkSuite};
 use crate::select::{Offer, Selected, select};
 use crate::wire::{
-    self, Auth, AuthMethod, CertEncoding, CfgType, Delete, ExchangeType, Flags, Header, Id, Ke, Message,
-    MessageBuilder, Nonce, Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa, Selector,
-    TrafficSelector, Ts,
+    self, Auth, AuthMethod, CertEncoding, CfgType, Delete, ExchangeType, Flags, HEADER_LEN, Header, Id, Ke,
+    Message, MessageBuilder, Nonce, Notify, NotifyType, Payload, PayloadIter, PayloadType, ProtocolId, Sa,
+    Selector, TrafficSelector, Ts,
 };
 use crate::{Error, rules};
 use core::net::{IpAddr, SocketAddr};
@@ -82,10 +96,14 @@ struct SaCrypto {
     inb: SkCipher,
 }
 
+/// A message as sent: one datagram, or its SKF fragments (RFC 7383).
+type Datagrams = Vec<Vec<u8>>;
+
 /// An outstanding request of ours.
 struct Pending {
     message_id: u32,
-    bytes: Vec<u8>,
+    /// What a retransmission sends again: every fragment, if fragmented.
+    bytes: Datagrams,
     retries: u32,
     timeout: Duration,
     deadline: Instant,
@@ -98,12 +116,38 @@ enum Context {
     /// Nothing beyond what the SA's state says (IKE_SA_INIT, IKE_AUTH, a
     /// liveness check, a Delete of the IKE SA).
     Plain,
-    /// Rekeying the CHILD_SA with inbound SPI `old`.
-    RekeyChild { old: u32, spi: u32, ni: Vec<u8>, ke: Option<Box<KeyExchange>> },
-    /// Rekeying the IKE SA to the new SPI `spi` of ours.
-    RekeyIke { spi: u64, ni: Vec<u8>, ke: Box<KeyExchange> },
-    /// Deleting the CHILD_SA with inbound SPI `old` after its rekey.
+    /// Rekeying the CHILD_SA `old` (as it was when the request left) to a
+    /// pair with our inbound SPI `spi`; `crossed` once we answered the
+    /// peer's rekey of the same pair (section 2.8.1).
+    RekeyChild {
+        old: Box<ChildRecord>,
+        spi: u32,
+        ni: Vec<u8>,
+        ke: Option<Box<KeyExchange>>,
+        crossed: Option<CrossedChildRekey>,
+    },
+    /// Rekeying the IKE SA to the new SPI `spi` of ours; `crossed` once we
+    /// answered the peer's rekey of this IKE SA (section 2.8.2).
+    RekeyIke { spi: u64, ni: Vec<u8>, ke: Box<KeyExchange>, crossed: Option<Box<CrossedIkeRekey>> },
+    /// Deleting the CHILD_SA with inbound SPI `old` (after its rekey, or
+    /// on request).
     DeleteChild { old: u32 },
+}
+
+/// The peer's rekey of the CHILD_SA we are rekeying, which we answered:
+/// the nonces of its exchange, to tell which new pair is redundant.
+struct CrossedChildRekey {
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
+/// The peer's rekey of the IKE SA we are rekeying, which we answered: the
+/// new IKE SA it made, held out of the endpoint until our own exchange
+/// ends and tells which of the two survives, and its exchange's nonces.
+struct CrossedIkeRekey {
+    sa: IkeSa,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
 }
 
 impl ChildRecord {
@@ -165,10 +209,19 @@ pub(crate) struct IkeSa {
     next_message_id: u32,
     pending: Option<Pending>,
     /// Requests we answered: the next expected message ID and the last
-    /// response, for retransmissions.
+    /// response, for retransmissions (the request as received: its last
+    /// fragment, if fragmented).
     expected_request: u32,
     last_request: Vec<u8>,
-    last_response: Option<Vec<u8>>,
+    last_response: Option<Datagrams>,
+    /// With IKE fragmentation negotiated (RFC 7383): the largest IKE
+    /// message to send whole, as configured.
+    fragment_size: Option<usize>,
+    /// Fragments received and not yet whole, once any came.
+    reassembler: Option<Box<Reassembler>>,
+    /// A message just reassembled from fragments, for [`Self::open`]: its
+    /// first inner payload type and SK plaintext.
+    reassembled: Option<(PayloadType, Vec<u8>)>,
     /// The CHILD_SAs of this IKE SA.
     children: Vec<ChildRecord>,
     /// When the peer last sent an authentic message (for DPD).
@@ -185,6 +238,11 @@ pub(crate) struct IkeSa {
     /// expires.
     rekey_at: Option<Instant>,
     expire_at: Option<Instant>,
+    /// A redundant IKE SA of a rekey collision (section 2.8.2): never
+    /// reported, so its end is not reported either (only synced).
+    quiet: bool,
+    /// TEMPORARY_FAILURE answers to our rekeys in a row (section 2.25).
+    temporary_failures: u32,
 }
 
 impl IkeSa {
@@ -222,6 +280,9 @@ impl IkeSa {
             expected_request: 0,
             last_request: Vec::new(),
             last_response: None,
+            fragment_size: None,
+            reassembler: None,
+            reassembled: None,
             children: Vec::new(),
             last_heard: now,
             deleting: false,
@@ -230,6 +291,8 @@ impl IkeSa {
             init_remote: remote,
             rekey_at: None,
             expire_at: None,
+            quiet: false,
+            temporary_failures: 0,
         };
         sa.send_init(config, rng, now, group, None, out)?;
         Ok(sa)
@@ -259,10 +322,13 @@ impl IkeSa {
         b.push(Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)));
         let hashes = signature_hash_algorithms_data(&SUPPORTED_HASH_ALGORITHMS);
         b.push(Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, &hashes)));
+        if config.fragmentation {
+            b.push(Payload::Notify(Notify::new(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[])));
+        }
         let bytes = b.build()?;
         self.msg1 = bytes.clone();
         self.next_message_id = 0;
-        self.send_request(config, now, bytes, Context::Plain, out);
+        self.send_request(config, now, vec![bytes], Context::Plain, out);
         self.state = State::InitSent { ke: Box::new(ke), cookie };
         Ok(())
     }
@@ -329,6 +395,11 @@ impl IkeSa {
         if !peer_hashes.is_empty() {
             b.push(Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, &hashes)));
         }
+        // RFC 7383 section 2.3: announced back only to a peer that did.
+        let fragments = config.fragmentation && announces_fragmentation(msg);
+        if fragments {
+            b.push(Payload::Notify(Notify::new(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[])));
+        }
         let reply = b.build()?;
         out.transmit(local, remote, reply.clone());
         Ok(Some(Self {
@@ -350,7 +421,10 @@ impl IkeSa {
             pending: None,
             expected_request: 1,
             last_request: msg.bytes().to_vec(),
-            last_response: Some(reply),
+            last_response: Some(vec![reply]),
+            fragment_size: fragments.then_some(config.fragment_size),
+            reassembler: None,
+            reassembled: None,
             children: Vec::new(),
             last_heard: now,
             deleting: false,
@@ -359,6 +433,8 @@ impl IkeSa {
             init_remote: remote,
             rekey_at: None,
             expire_at: None,
+            quiet: false,
+            temporary_failures: 0,
         }))
     }
 
@@ -449,7 +525,11 @@ impl IkeSa {
         if p.retries >= config.retransmit_tries {
             self.pending = None;
             if matches!(self.state, State::Established) {
-                self.delete_local(Some(Error::Timeout), out);
+                // Our Delete of the IKE SA unanswered: the peer may have
+                // forgotten the SA after answering (the answer was lost);
+                // either way the SA ends as asked.
+                let error = (!self.deleting).then_some(Error::Timeout);
+                self.delete_local(error, out);
             } else {
                 self.fail(Error::Timeout, out);
             }
@@ -458,7 +538,9 @@ impl IkeSa {
         p.retries += 1;
         p.timeout = p.timeout.saturating_mul(2);
         p.deadline = now + p.timeout;
-        out.transmit(self.local, self.remote, p.bytes.clone());
+        for d in &p.bytes {
+            out.transmit(self.local, self.remote, d.clone());
+        }
     }
 
     /// Handles a message for this SA (the endpoint matched its SPIs).
@@ -478,32 +560,171 @@ impl IkeSa {
             return Err(Error::Passive);
         }
         self.arrived_on = path;
+        if msg.skf().is_some() {
+            return self.handle_fragment(config, rng, now, alloc, msg, out);
+        }
         if h.flags.response() {
             let Some(p) = &self.pending else { return Ok(()) };
             if p.message_id != h.message_id {
                 return Err(Error::InvalidSyntax("response with an unexpected message ID"));
             }
+        } else if h.message_id.wrapping_add(1) == self.expected_request {
+            // A retransmission (the very same bytes) gets the cached answer.
+            if msg.bytes() == self.last_request {
+                self.resend_response(out);
+            }
+            return Ok(());
+        } else if h.message_id != self.expected_request {
+            return Err(Error::InvalidSyntax("request with an unexpected message ID"));
+        }
+        self.dispatch(config, rng, now, alloc, msg, out)
+    }
+
+    /// Handles an IKE Fragment message (RFC 7383): checks its message ID,
+    /// collects it, and once its message is whole handles that.
+    fn handle_fragment<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        alloc: &mut Allocator<'_>,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let h = msg.header;
+        if self.fragment_size.is_none() {
+            return Err(Error::InvalidSyntax("fragment without negotiated fragmentation"));
+        }
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("fragment before keys"))?;
+        if h.flags.response() {
+            let Some(p) = &self.pending else { return Ok(()) };
+            if p.message_id != h.message_id {
+                return Err(Error::InvalidSyntax("response with an unexpected message ID"));
+            }
+        } else if h.message_id.wrapping_add(1) == self.expected_request {
+            // RFC 7383 section 2.6.1: an answered request's first fragment,
+            // if authentic, gets the answer again; the others are dropped.
+            if fragment::open(msg.bytes(), &crypto.inb)?.number == 1 {
+                self.resend_response(out);
+            }
+            return Ok(());
+        } else if h.message_id != self.expected_request {
+            return Err(Error::InvalidSyntax("request with an unexpected message ID"));
+        }
+        let reassembler = self.reassembler.get_or_insert_with(Box::default);
+        let Some(whole) = reassembler.add(msg.bytes(), &crypto.inb)? else { return Ok(()) };
+        self.reassembled = Some(whole);
+        let r = self.dispatch(config, rng, now, alloc, msg, out);
+        self.reassembled = None;
+        r
+    }
+
+    /// Sends the cached answer to the last request again.
+    fn resend_response(&self, out: &mut Output) {
+        for d in self.last_response.iter().flatten() {
+            out.transmit(self.local, self.remote, d.clone());
+        }
+    }
+
+    /// Handles a whole message whose message ID was checked: opens an
+    /// encrypted one (dropping it silently if it does not authenticate),
+    /// deals with the errors of section 2.21.3, then runs the exchange.
+    fn dispatch<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        alloc: &mut Allocator<'_>,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let h = msg.header;
+        let answerable = matches!(
+            (&self.state, h.exchange_type),
+            (State::InitReplied, ExchangeType::IKE_AUTH)
+                | (State::Established, ExchangeType::INFORMATIONAL | ExchangeType::CREATE_CHILD_SA)
+        );
+        if answerable {
+            let (first, plain) = self.open(msg)?;
+            if h.flags.response() {
+                if carries_invalid_syntax(first, &plain) {
+                    // Section 2.21.3: the peer found our request malformed,
+                    // which ends the IKE SA on both sides.
+                    self.heard(now);
+                    self.delete_local(Some(Error::Refused(NotifyType::INVALID_SYNTAX.0)), out);
+                    return Ok(());
+                }
+            } else {
+                let checked = wire::parse_inner(first, &plain).and_then(|inner| {
+                    rules::check(h.exchange_type, false, &rules::types(&msg.payloads), &rules::types(&inner))
+                });
+                if let Err(e) = checked {
+                    self.heard(now);
+                    self.reject(rng, msg, e, out)?;
+                    self.last_request = msg.bytes().to_vec();
+                    self.sync_last_exchange(out);
+                    return Ok(());
+                }
+            }
+            self.reassembled = Some((first, plain));
+        }
+        let r = self.dispatch_whole(config, rng, now, alloc, msg, out);
+        self.reassembled = None;
+        r
+    }
+
+    /// Answers an authentic request whose payloads break the rules
+    /// (section 2.21.3): with UNSUPPORTED_CRITICAL_PAYLOAD for a critical
+    /// payload we do not know (section 2.5), else with INVALID_SYNTAX,
+    /// which also ends the IKE SA here, with no Delete exchange (the peer
+    /// ends it when the answer comes).
+    fn reject<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        msg: &Message<'_>,
+        error: Error,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let h = msg.header;
+        let (ty, data) = match error {
+            Error::UnsupportedCriticalPayload(t) => (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t]),
+            _ => (NotifyType::INVALID_SYNTAX, Vec::new()),
+        };
+        let n = [Payload::Notify(Notify::new(ty, &data))];
+        let reply = self.encrypt(rng, h.exchange_type, true, h.message_id, &n)?;
+        self.answer(h.message_id, reply, out);
+        if ty == NotifyType::INVALID_SYNTAX {
+            if matches!(self.state, State::Established) {
+                self.delete_local(Some(error), out);
+            } else {
+                self.fail(error, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the exchange of a whole, authentic message.
+    fn dispatch_whole<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        alloc: &mut Allocator<'_>,
+        msg: &Message<'_>,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let h = msg.header;
+        if h.flags.response() {
             let r = self.handle_response(config, rng, now, alloc, msg, out);
             self.forget_handshake();
             return r;
-        }
-        // A request from the peer: a retransmission (the very same bytes)
-        // gets the cached answer.
-        if h.message_id.wrapping_add(1) == self.expected_request {
-            if let Some(r) = self.last_response.as_ref().filter(|_| msg.bytes() == self.last_request) {
-                out.transmit(self.local, self.remote, r.clone());
-            }
-            return Ok(());
-        }
-        if h.message_id != self.expected_request {
-            return Err(Error::InvalidSyntax("request with an unexpected message ID"));
         }
         let r = match (&self.state, h.exchange_type) {
             (State::InitReplied, ExchangeType::IKE_AUTH) => {
                 self.respond_auth(config, rng, now, alloc, msg, out)
             }
             (State::Established, ExchangeType::INFORMATIONAL) => {
-                self.respond_informational(rng, now, msg, out)
+                self.respond_informational(config, rng, now, msg, out)
             }
             (State::Established, ExchangeType::CREATE_CHILD_SA) => {
                 self.respond_create_child(config, rng, now, alloc, msg, out)
@@ -513,15 +734,20 @@ impl IkeSa {
         self.forget_handshake();
         if r.is_ok() {
             self.last_request = msg.bytes().to_vec();
-            if let (Some(response), State::Established) = (&self.last_response, &self.state) {
-                out.sync(SyncEvent::LastExchange {
-                    sa: self.id,
-                    request: self.last_request.clone(),
-                    response: response.clone(),
-                });
-            }
+            self.sync_last_exchange(out);
         }
         r
+    }
+
+    /// Syncs the last request answered and its answer, once established.
+    fn sync_last_exchange(&self, out: &mut Output) {
+        if let (Some(response), State::Established) = (&self.last_response, &self.state) {
+            out.sync(SyncEvent::LastExchange {
+                sa: self.id,
+                request: self.last_request.clone(),
+                response: response.clone(),
+            });
+        }
     }
 
     fn handle_response<R: CryptoRng + ?Sized>(
@@ -541,7 +767,8 @@ impl IkeSa {
                 self.auth_response(config, now, alloc.unix_now, msg, out)
             }
             (State::Established, ExchangeType::INFORMATIONAL) => {
-                self.decrypt(msg)?;
+                let (first, plain) = self.open(msg)?;
+                inner_payloads(msg, first, &plain)?;
                 self.heard(now);
                 let context = self.pending.take().map(|p| p.context);
                 self.next_message_id = self.next_message_id.wrapping_add(1);
@@ -622,6 +849,8 @@ impl IkeSa {
         self.nr = nr.to_vec();
         self.msg2 = msg.bytes().to_vec();
         self.peer_hashes = peer_hashes(msg)?;
+        self.fragment_size =
+            (config.fragmentation && announces_fragmentation(msg)).then_some(config.fragment_size);
         self.nat = detect_nat(msg, self.spi_i, self.spi_r, self.local, self.remote);
         if self.nat.detected() {
             // Section 2.23: behind a NAT, IKE moves to port 4500 (with the
@@ -672,9 +901,8 @@ impl IkeSa {
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
-        let plain = self.decrypt(msg)?;
+        let (first, plain) = self.open(msg)?;
         self.heard(now);
-        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
         let payloads = inner_payloads(msg, first, &plain)?;
         let idi_body = raw_body(first, &plain, PayloadType::IDi)?;
         let (mut auth, mut idi, mut sa_p, mut tsi, mut tsr) = (None, None, None, None, None);
@@ -821,10 +1049,9 @@ impl IkeSa {
         let State::AuthSent { child_spi } = self.state else {
             return Err(Error::InvalidSyntax("IKE_AUTH response not expected"));
         };
-        let plain = self.decrypt(msg)?;
+        let (first, plain) = self.open(msg)?;
         self.heard(now);
         self.next_message_id = 2;
-        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
         let payloads = inner_payloads(msg, first, &plain)?;
         self.pending = None;
         let (mut auth, mut idr, mut sa_p, mut tsi, mut tsr, mut error) = (None, None, None, None, None, None);
@@ -1002,14 +1229,14 @@ impl IkeSa {
     /// of their partners; a Delete of the IKE SA ends it with its children.
     fn respond_informational<R: CryptoRng + ?Sized>(
         &mut self,
+        config: &IkeConfig,
         rng: &mut R,
         now: Instant,
         msg: &Message<'_>,
         out: &mut Output,
     ) -> Result<(), Error> {
-        let plain = self.decrypt(msg)?;
+        let (first, plain) = self.open(msg)?;
         self.heard(now);
-        let first = msg.sk().map_or(PayloadType::NONE, |s| s.next_payload);
         let payloads = inner_payloads(msg, first, &plain)?;
         let mut delete_ike = false;
         let mut ours = Vec::new();
@@ -1041,6 +1268,13 @@ impl IkeSa {
         let bytes = self.encrypt(rng, ExchangeType::INFORMATIONAL, true, msg.header.message_id, &reply)?;
         self.answer(msg.header.message_id, bytes, out);
         if delete_ike {
+            // Our own rekey of this IKE SA crossed the peer's, whose new SA
+            // survives: the peer deletes the old one only then (2.25.2).
+            if let Some(Pending { context: Context::RekeyIke { crossed: Some(c), .. }, .. }) =
+                self.pending.take()
+            {
+                self.adopt(config, now, c.sa, out);
+            }
             self.delete_local(None, out);
         }
         Ok(())
@@ -1089,7 +1323,36 @@ impl IkeSa {
         }
         self.state = State::Deleted;
         self.pending = None;
-        out.event(Event::IkeSaDeleted { sa: self.id, error });
+        if self.quiet {
+            out.sync(SyncEvent::Deleted { sa: self.id });
+        } else {
+            out.event(Event::IkeSaDeleted { sa: self.id, error });
+        }
+    }
+
+    /// Asks the peer to delete the CHILD_SA with inbound SPI `inbound`; it
+    /// is reported deleted when the answer comes.
+    pub(crate) fn delete_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        config: &IkeConfig,
+        rng: &mut R,
+        now: Instant,
+        inbound: u32,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        if self.pending.is_some() {
+            return Err(Error::Busy);
+        }
+        if !matches!(self.state, State::Established) {
+            return Err(Error::InvalidSyntax("delete before the IKE SA is established"));
+        }
+        if !self.children.iter().any(|c| c.inbound == inbound) {
+            return Err(Error::UnknownChild);
+        }
+        let d = [Payload::Delete(Delete::child(ProtocolId::ESP, [inbound]))];
+        let bytes = self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, &d)?;
+        self.send_request(config, now, bytes, Context::DeleteChild { old: inbound }, out);
+        Ok(())
     }
 
     /// Ends what has expired: the whole IKE SA (told to the peer once,
@@ -1107,7 +1370,9 @@ impl IkeSa {
             let d = [Payload::Delete(Delete { protocol: ProtocolId::IKE, spi_size: 0, spis: Vec::new() })];
             if let Ok(bytes) = self.encrypt(rng, ExchangeType::INFORMATIONAL, false, self.next_message_id, &d)
             {
-                out.transmit(self.local, self.remote, bytes);
+                for d in bytes {
+                    out.transmit(self.local, self.remote, d);
+                }
             }
             self.delete_local(Some(Error::Expired), out);
             return true;
@@ -1203,6 +1468,7 @@ impl IkeSa {
             expected_request: self.expected_request,
             iv_counter: crypto.out.iv_counter(),
             last_exchange: self.last_response.clone().map(|r| (self.last_request.clone(), r)),
+            fragment_size: self.fragment_size,
             children: self.children.iter().map(ChildRecord::entry).collect(),
             virtual_ips: self.virtual_ips.clone(),
             rekey_at: self.rekey_at,
@@ -1244,6 +1510,9 @@ impl IkeSa {
             expected_request: s.expected_request,
             last_request,
             last_response,
+            fragment_size: s.fragment_size,
+            reassembler: None,
+            reassembled: None,
             children: s.children.into_iter().map(ChildRecord::from_entry).collect(),
             last_heard: now,
             deleting: false,
@@ -1252,6 +1521,8 @@ impl IkeSa {
             init_remote: s.remote,
             rekey_at: s.rekey_at,
             expire_at: s.expire_at,
+            quiet: false,
+            temporary_failures: 0,
         })
     }
 
@@ -1366,6 +1637,8 @@ impl IkeSa {
         authenticate::sign(&config.local_auth, crypto.prf, &signed, &self.peer_hashes, rng)
     }
 
+    /// Protects a message in an SK payload; with fragmentation negotiated,
+    /// one too big for a datagram goes as SKF fragments instead.
     fn encrypt<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -1373,32 +1646,50 @@ impl IkeSa {
         response: bool,
         message_id: u32,
         payloads: &[Payload<'_>],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Datagrams, Error> {
         let initiator = self.role == Role::Initiator;
         let h = header(self.spi_i, self.spi_r, exchange, initiator, response, message_id);
-        let mut bytes = MessageBuilder::new(h).build_prefix(PayloadType::SK)?;
         let mut inner = Vec::new();
         let first = wire::emit_inner(payloads, &mut inner)?;
+        // On port 4500 the non-ESP marker takes four octets of the datagram.
+        let nat_t = [self.local, self.remote].iter().any(|a| a.port() == NAT_T_PORT);
+        let limit =
+            self.fragment_size.map(|size| size.saturating_sub(if nat_t { NON_ESP_MARKER_LEN } else { 0 }));
         let crypto = self.crypto.as_mut().ok_or(Error::InvalidSyntax("encryption before keys"))?;
+        if let Some(limit) =
+            limit.filter(|l| HEADER_LEN + crypto.out.suite().sk_payload_len(inner.len()) > *l)
+        {
+            return fragment::fragment(h, first, &inner, &mut crypto.out, rng, limit);
+        }
+        let mut bytes = MessageBuilder::new(h).build_prefix(PayloadType::SK)?;
         crypto.out.seal(rng, &mut bytes, first.0, &inner)?;
-        Ok(bytes)
+        Ok(vec![bytes])
     }
 
-    fn decrypt(&self, msg: &Message<'_>) -> Result<Vec<u8>, Error> {
+    /// The SK plaintext of a message and its first inner payload type,
+    /// decrypted, or as reassembled from fragments.
+    fn open(&mut self, msg: &Message<'_>) -> Result<(PayloadType, Vec<u8>), Error> {
+        if let Some(whole) = self.reassembled.take() {
+            return Ok(whole);
+        }
         let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("encrypted message before keys"))?;
-        let offset = msg.sk_offset().ok_or(Error::InvalidSyntax("message is not encrypted"))?;
-        crypto.inb.open(msg.bytes(), offset)
+        let (Some(sk), Some(offset)) = (msg.sk(), msg.sk_offset()) else {
+            return Err(Error::InvalidSyntax("message is not encrypted"));
+        };
+        Ok((sk.next_payload, crypto.inb.open(msg.bytes(), offset)?))
     }
 
     fn send_request(
         &mut self,
         config: &IkeConfig,
         now: Instant,
-        bytes: Vec<u8>,
+        bytes: Datagrams,
         context: Context,
         out: &mut Output,
     ) {
-        out.transmit(self.local, self.remote, bytes.clone());
+        for d in &bytes {
+            out.transmit(self.local, self.remote, d.clone());
+        }
         let timeout = config.retransmit_timeout;
         self.pending = Some(Pending {
             message_id: self.next_message_id,
@@ -1410,8 +1701,10 @@ impl IkeSa {
         });
     }
 
-    fn answer(&mut self, message_id: u32, bytes: Vec<u8>, out: &mut Output) {
-        out.transmit(self.local, self.remote, bytes.clone());
+    fn answer(&mut self, message_id: u32, bytes: Datagrams, out: &mut Output) {
+        for d in &bytes {
+            out.transmit(self.local, self.remote, d.clone());
+        }
         self.expected_request = message_id.wrapping_add(1);
         self.last_response = Some(bytes);
     }
@@ -1429,8 +1722,24 @@ const JITTER_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
 
-/// Compares an IKE_SA_INIT message's NAT detection hashes with the path it
-/// came on (section 2.23). A peer that sends none gets no NAT traversal.
+/// The four zero octets before an IKE message on port 4500 (RFC 3948).
+const NON_ESP_MARKER_LEN: usize = 4;
+
+/// Whether an SK plaintext carries an INVALID_SYNTAX notify.
+fn carries_invalid_syntax(first: PayloadType, plain: &[u8]) -> bool {
+    PayloadIter::new_inner(first, plain).filter_map(Result::ok).any(|p| {
+        p.ty == PayloadType::NOTIFY
+            && p.body.get(2..4) == Some(&NotifyType::INVALID_SYNTAX.0.to_be_bytes()[..])
+    })
+}
+
+/// Whether an IKE_SA_INIT message announces IKE fragmentation (RFC 7383).
+fn announces_fragmentation(msg: &Message<'_>) -> bool {
+    msg.payloads
+        .iter()
+        .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::IKEV2_FRAGMENTATION_SUPPORTED))
+}
+
 /// The hashes a peer announced in its IKE_SA_INIT message's
 /// SIGNATURE_HASH_ALGORITHMS notify (RFC 7427 section 4), if any.
 fn peer_hashes(msg: &Message<'_>) -> Result<Vec<HashAlgorithm>, Error> {
@@ -1444,6 +1753,8 @@ fn peer_hashes(msg: &Message<'_>) -> Result<Vec<HashAlgorithm>, Error> {
     Ok(Vec::new())
 }
 
+/// Compares an IKE_SA_INIT message's NAT detection hashes with the path it
+/// came on (section 2.23). A peer that sends none gets no NAT traversal.
 fn detect_nat(msg: &Message<'_>, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> NatState {
     let (spi_i, spi_r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
     let (mut src, mut dst) = (Vec::new(), Vec::new());

@@ -300,6 +300,12 @@ fn road_warrior(test: &str, sc: Scenario) {
     topo.client.ping(addr::SERVER, 3).expect("ping after the IKE_SA rekey");
     step(started, "CHILD_SA and IKE_SA rekeyed, traffic flows");
 
+    // A reload of the unchanged file keeps the SAs.
+    let reloaded = gw.ctl(&["reload"]);
+    let message = reloaded.get("message").and_then(Json::as_str).unwrap_or_default().to_owned();
+    assert!(message.contains("0 IKE SA(s) no longer match"), "{message}");
+    topo.client.ping(addr::SERVER, 2).expect("ping after a reload");
+
     // Both sides check liveness every 2 s of silence: after a quiet spell
     // the SAs are still up, and strongSwan logged its DPD exchanges.
     // (Only liveness checks make INFORMATIONAL exchanges while idle.)

@@ -178,6 +178,11 @@ pub struct IkeConfig {
     pub lifetime: Option<Lifetime>,
     /// Queue [`SyncEvent`](crate::sync::SyncEvent)s for cluster standbys.
     pub sync: bool,
+    /// Force UDP encapsulation (RFC 3948) without a NAT: our
+    /// NAT_DETECTION_SOURCE_IP hash names no real address, so the peer
+    /// sees us behind a NAT, and we act as if we were (strongSwan's
+    /// `encap`). For a data path that carries ESP only in UDP.
+    pub force_encap: bool,
     /// Announce IKE fragmentation (RFC 7383) in IKE_SA_INIT; when both
     /// peers do, encrypted messages longer than `fragment_size` are sent
     /// as SKF fragments, and fragments are taken from the peer.
@@ -217,6 +222,7 @@ impl IkeConfig {
             half_open_timeout: Duration::from_secs(30),
             lifetime: Some(Lifetime::IKE_DEFAULT),
             sync: false,
+            force_encap: false,
             fragmentation: true,
             fragment_size: DEFAULT_FRAGMENT_SIZE,
         }

@@ -185,6 +185,15 @@ impl Endpoint {
         }
     }
 
+    /// Replaces the configuration (a reload). Established SAs stay and
+    /// follow the new settings from their next exchange on: rekeys,
+    /// liveness checks, lifetimes of new SAs; the driver deletes those it
+    /// no longer wants.
+    pub fn set_config(&mut self, config: IkeConfig) {
+        self.out.sync_on = config.sync;
+        self.config = config;
+    }
+
     /// Leases virtual addresses from `pool` to peers that ask for one in a
     /// CP payload (RFC 7296 section 2.19). Without a pool such requests
     /// are answered with INTERNAL_ADDRESS_FAILURE and get no CHILD_SA.

@@ -859,3 +859,16 @@ fn answers_internal_address_failure_without_an_address() {
     assert_eq!(failure(&n.i_events), Some(&Error::Refused(36)), "INTERNAL_ADDRESS_FAILURE");
     assert!(children(&n.r_events).is_empty());
 }
+
+#[test]
+fn forces_udp_encapsulation_without_a_nat_when_either_side_asks() {
+    for (force_i, force_r) in [(true, false), (false, true), (true, true)] {
+        let (mut ic, mut rc) = pair("aes256gcm16-prfsha256-x25519", "aes256gcm16");
+        (ic.force_encap, rc.force_encap) = (force_i, force_r);
+        let mut n = Net::new(ic, rc, 50);
+        n.run(&mut |_, _| true);
+        let (ci, cr) = (children(&n.i_events)[0], children(&n.r_events)[0]);
+        assert!(ci.udp_encap && cr.udp_encap, "forced by {force_i}/{force_r}");
+        assert_eq!((ci.remote.port(), cr.remote.port()), (4500, 4500), "IKE and ESP moved to 4500");
+    }
+}

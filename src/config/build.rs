@@ -570,6 +570,7 @@ impl Builder {
             rand_time,
             fragmentation: c.fragmentation.unwrap_or(Fragmentation::Yes),
             send_certreq: c.send_certreq.unwrap_or(true),
+            encap: c.encap.unwrap_or(false),
             children,
         }
     }

@@ -97,6 +97,9 @@ pub(crate) struct Connection {
     pub(crate) fragmentation: Fragmentation,
     /// Send CERTREQ payloads naming our CAs.
     pub(crate) send_certreq: bool,
+    /// Force UDP encapsulation of ESP (RFC 3948) even without a NAT, by
+    /// announcing a NAT to the peer (strongSwan's `encap`).
+    pub(crate) encap: bool,
     /// `[[connections.children]]`.
     pub(crate) children: Vec<Child>,
 }

@@ -81,6 +81,7 @@ pub(super) struct RawConnection {
     pub(super) rand_time: Option<Spanned<Secs>>,
     pub(super) fragmentation: Option<Fragmentation>,
     pub(super) send_certreq: Option<bool>,
+    pub(super) encap: Option<bool>,
     pub(super) mobike: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) children: Vec<Spanned<RawChild>>,

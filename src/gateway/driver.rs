@@ -26,6 +26,8 @@ use tracing::{debug, info, warn};
 
 /// How long a shutdown waits for peers to acknowledge the Deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often a node behind a NAT sends NAT-keepalives (RFC 3948 section 4).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// TUN packets handled per wakeup before the sockets get a turn.
 const TUN_BATCH: usize = 64;
 /// The largest packet read from the TUN device or a socket.
@@ -71,6 +73,8 @@ struct SaInfo {
     spi_i: u64,
     spi_r: u64,
     nat: bool,
+    /// We are behind a NAT (or pretend to be): we keep the mapping alive.
+    behind_nat: bool,
     virtual_ips: Vec<IpAddr>,
     since: Instant,
 }
@@ -168,6 +172,9 @@ impl Gateway {
     async fn serve(&mut self) -> Result<(), GatewayError> {
         let mut term = signal(SignalKind::terminate()).map_err(|e| GatewayError::io("SIGTERM handler", e))?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| GatewayError::io("SIGINT handler", e))?;
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| GatewayError::io("SIGHUP handler", e))?;
+        let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ike_buf = vec![0u8; MAX_PACKET];
         let mut natt_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
         let mut tun_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
@@ -204,6 +211,11 @@ impl Gateway {
                 Some((request, reply)) = self.calls.recv() => {
                     let _ = reply.send(self.answer(request));
                 }
+                _ = hup.recv() => match self.reload() {
+                    Ok(what) => info!("SIGHUP: {what}"),
+                    Err(e) => warn!("SIGHUP: reload refused: {e}"),
+                },
+                _ = keepalive.tick() => self.keepalives().await,
                 _ = term.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
                 _ = int.recv() => shutdown = shutdown.or_else(|| self.begin_shutdown()),
             }
@@ -275,7 +287,66 @@ impl Gateway {
                 }
                 Reply::Done { message: format!("deleting {} IKE SA(s)", ids.len()) }
             }
-            Request::Reload => Reply::Error { message: "reload is not implemented yet".into() },
+            Request::Reload => match self.reload() {
+                Ok(message) => Reply::Done { message },
+                Err(message) => Reply::Error { message },
+            },
+        }
+    }
+
+    /// Re-reads the configuration file: the IKE engine takes the new
+    /// settings, established SAs whose CHILD_SAs still fall within the new
+    /// selectors stay, the others are deleted. Addresses, ports, the TUN
+    /// device and the control socket need a restart; the pool keeps its
+    /// leases (a changed pool range applies after a restart).
+    fn reload(&mut self) -> Result<String, String> {
+        let cfg = crate::config::load(&self.plan.config_path).map_err(|e| e.to_string())?;
+        let plan = Plan::from_config(&cfg).map_err(|e| e.to_string())?;
+        let p = &self.plan;
+        if (plan.local, plan.ports, &plan.tun_name, plan.mtu, &plan.control_socket)
+            != (p.local, p.ports, &p.tun_name, p.mtu, &p.control_socket)
+        {
+            return Err(
+                "addresses, ports, the TUN device or the control socket changed: restart tandem".into()
+            );
+        }
+        let within = |ours: &[TrafficSelector], got: &[TrafficSelector]| {
+            got.iter().all(|g| ours.iter().any(|o| tandem_ike::narrow::covers(o, g)))
+        };
+        let (local_ts, remote_ts) = (&plan.ike.child.local_ts, &plan.ike.child.remote_ts);
+        let mut stale: Vec<IkeSaId> = self
+            .dp
+            .status()
+            .iter()
+            .filter(|c| !within(local_ts, &c.child.local_ts) || !within(remote_ts, &c.child.remote_ts))
+            .map(|c| c.child.ike_sa)
+            .collect();
+        stale.sort();
+        stale.dedup();
+        self.ep.set_config(plan.ike.clone());
+        for sa in &stale {
+            if let Err(e) = self.ep.delete(now(), &mut self.rng, *sa) {
+                warn!(?sa, "reload: not deleted: {e}");
+            }
+        }
+        let Plan { connection, child, remote, initiate, .. } = plan;
+        (self.plan.connection, self.plan.child, self.plan.remote, self.plan.initiate) =
+            (connection, child, remote, initiate);
+        Ok(format!(
+            "reloaded {}; {} IKE SA(s) no longer match and are deleted",
+            cfg.path.display(),
+            stale.len()
+        ))
+    }
+
+    /// Sends a NAT-keepalive (one 0xff octet) to each peer of an IKE SA
+    /// for which we are behind a NAT (or force encapsulation).
+    async fn keepalives(&mut self) {
+        let peers: Vec<SocketAddr> = self.sas.values().filter(|s| s.behind_nat).map(|s| s.remote).collect();
+        for peer in peers {
+            if let Err(e) = self.natt.send_to(&[0xff], peer).await {
+                debug!(%peer, "NAT-keepalive: {e}");
+            }
         }
     }
 
@@ -437,8 +508,16 @@ impl Gateway {
                     self.plan.local,
                     if nat.detected() { self.plan.ports.1 } else { self.plan.ports.0 },
                 );
-                let info =
-                    SaInfo { local, remote, spi_i, spi_r, nat: nat.detected(), virtual_ips, since: now() };
+                let info = SaInfo {
+                    local,
+                    remote,
+                    spi_i,
+                    spi_r,
+                    nat: nat.detected(),
+                    behind_nat: nat.local_behind_nat,
+                    virtual_ips,
+                    since: now(),
+                };
                 self.sas.insert(sa, info);
             }
             Event::ChildSaEstablished(c) => self.install(c, "CHILD_SA established").await,

@@ -9,7 +9,7 @@ use super::driver::Plan;
 use crate::config::GatewayConfig;
 use crate::config::addr::{PeerAddr, TsAddrs, TsSpec};
 use crate::config::ident::IdSpec;
-use crate::config::model::{AuthMethod, Connection, Mode, StartAction};
+use crate::config::model::{AuthMethod, Connection, Fragmentation, Mode, StartAction};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
 use std::sync::Arc;
@@ -102,6 +102,12 @@ impl Plan {
             over_time: conn.over_time,
         });
         ike.request_virtual_ip = !conn.vips.is_empty();
+        ike.force_encap = conn.encap;
+        ike.fragmentation = conn.fragmentation != Fragmentation::No;
+        if conn.fragmentation == Fragmentation::Accept {
+            // Announce and reassemble, but never split what we send.
+            ike.fragment_size = usize::MAX;
+        }
         let pool = match conn.pools.first() {
             Some(name) => {
                 let p = cfg.pool(name).ok_or_else(|| {

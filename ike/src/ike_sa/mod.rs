@@ -309,7 +309,7 @@ impl IkeSa {
     ) -> Result<(), Error> {
         let ke = KeyExchange::generate(group, rng);
         let spi_i = self.spi_i.to_be_bytes();
-        let src = nat_detection_hash(&spi_i, &[0; 8], self.local);
+        let src = nat_detection_hash(&spi_i, &[0; 8], source_for_natd(config, self.local));
         let dst = nat_detection_hash(&spi_i, &[0; 8], self.remote);
         let mut b = MessageBuilder::new(header(self.spi_i, 0, ExchangeType::IKE_SA_INIT, true, false, 0));
         if let Some(c) = &cookie {
@@ -375,7 +375,7 @@ impl IkeSa {
         let crypto = derive(prf, &chosen, ni, &nr, h.spi_i, spi_r, g_ir.expose(), Role::Responder)?;
 
         let (spi_i, spi_rb) = (h.spi_i.to_be_bytes(), spi_r.to_be_bytes());
-        let src = nat_detection_hash(&spi_i, &spi_rb, local);
+        let src = nat_detection_hash(&spi_i, &spi_rb, source_for_natd(config, local));
         let dst = nat_detection_hash(&spi_i, &spi_rb, remote);
         let mut b = MessageBuilder::new(header(h.spi_i, spi_r, ExchangeType::IKE_SA_INIT, false, true, 0))
             .payload(Payload::Sa(
@@ -428,7 +428,7 @@ impl IkeSa {
             children: Vec::new(),
             last_heard: now,
             deleting: false,
-            nat: detect_nat(msg, h.spi_i, 0, local, remote),
+            nat: forced(config, detect_nat(msg, h.spi_i, 0, local, remote)),
             arrived_on: (local, remote),
             init_remote: remote,
             rekey_at: None,
@@ -851,7 +851,7 @@ impl IkeSa {
         self.peer_hashes = peer_hashes(msg)?;
         self.fragment_size =
             (config.fragmentation && announces_fragmentation(msg)).then_some(config.fragment_size);
-        self.nat = detect_nat(msg, self.spi_i, self.spi_r, self.local, self.remote);
+        self.nat = forced(config, detect_nat(msg, self.spi_i, self.spi_r, self.local, self.remote));
         if self.nat.detected() {
             // Section 2.23: behind a NAT, IKE moves to port 4500 (with the
             // non-ESP marker, which the driver adds on that port).
@@ -1755,6 +1755,19 @@ fn peer_hashes(msg: &Message<'_>) -> Result<Vec<HashAlgorithm>, Error> {
 
 /// Compares an IKE_SA_INIT message's NAT detection hashes with the path it
 /// came on (section 2.23). A peer that sends none gets no NAT traversal.
+/// The address our NAT_DETECTION_SOURCE_IP hash covers: our own, or with
+/// `force_encap` one no packet comes from, so the peer sees a NAT.
+fn source_for_natd(config: &IkeConfig, local: SocketAddr) -> SocketAddr {
+    if config.force_encap { SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0) } else { local }
+}
+
+/// What NAT detection found, with `force_encap` counting us as behind a
+/// NAT (section 2.23: the side behind a NAT keeps the mapping alive).
+fn forced(config: &IkeConfig, mut nat: NatState) -> NatState {
+    nat.local_behind_nat |= config.force_encap;
+    nat
+}
+
 fn detect_nat(msg: &Message<'_>, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> NatState {
     let (spi_i, spi_r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
     let (mut src, mut dst) = (Vec::new(), Vec::new());

@@ -459,3 +459,57 @@ secret = "{PSK}"
     assert!(responder.datapath_errors().is_empty());
     step(started, "Tandem stopped and deleted its SAs");
 }
+
+/// Garbage on UDP 500 and 4500 (random datagrams, truncated and mutated
+/// IKE messages, fake ESP) from the client's network while a real client
+/// connects: Tandem keeps serving, logs the drops and never panics.
+#[test]
+fn survives_garbage_while_serving() {
+    if !prerequisites() || !netns::require_tool("python3") {
+        return;
+    }
+    let started = Instant::now();
+    let sc = Scenario { ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", ..Scenario::default() };
+    let topo = Topology::client_gateway_server("gw_garbage").expect("topology");
+    let gw = Tandem::start(&topo.gateway, &gateway_config(&sc, None));
+    let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/ike_message");
+    // Bounded: 3000 datagrams per port, as fast as Python sends them.
+    let script = format!(
+        r#"
+import os, random, socket
+random.seed(7)
+seeds = [open(os.path.join({seeds:?}, f), "rb").read() for f in sorted(os.listdir({seeds:?}))]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def mutate(m):
+    m = bytearray(m)
+    for _ in range(random.randint(1, 8)):
+        op = random.randint(0, 3)
+        if op == 0 and m: m[random.randrange(len(m))] ^= 1 << random.randrange(8)
+        elif op == 1: m = m[:random.randrange(len(m) + 1)]
+        elif op == 2: m.insert(random.randrange(len(m) + 1), random.randrange(256))
+        elif op == 3 and len(m) > 28: m[24:28] = random.randrange(1 << 32).to_bytes(4, "big")
+    return bytes(m)
+for i in range(3000):
+    kind = i % 4
+    if kind == 0: d = os.urandom(random.randint(0, 1500))
+    elif kind == 1: d = mutate(random.choice(seeds))
+    elif kind == 2: d = bytes(random.choice(seeds)[:random.randint(0, 60)])
+    else: d = os.urandom(random.randint(8, 200))
+    s.sendto(d, ({gw:?}, 500))
+    s.sendto(b"\0\0\0\0" + d if kind != 3 else d, ({gw:?}, 4500))
+"#,
+        gw = addr::GATEWAY_EXT,
+    );
+    let flood = topo.client.spawn(&["python3", "-c", &script]).expect("garbage sender");
+    let client = client(&topo, &sc, None);
+    client.initiate("net").unwrap_or_else(|e| panic!("initiate under garbage: {e}\n{}", gw.log()));
+    topo.client.wait_ping(addr::SERVER, T).expect("ping through the tunnel under garbage");
+    let mut flood = flood;
+    flood.wait_timeout(Duration::from_secs(60)).expect("garbage sender finishes");
+    step(started, "a client connected while garbage flowed");
+    topo.client.ping(addr::SERVER, 3).expect("ping after the garbage");
+    assert_eq!(gw.ctl(&["status"]).get("ike_sas").and_then(Json::as_u64), Some(1), "only the real client");
+    let log = gw.stop();
+    assert!(log.contains("IKE message dropped"), "drops are logged");
+    assert!(!log.contains("panicked"), "no panic:\n{log}");
+}

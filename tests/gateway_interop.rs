@@ -11,7 +11,9 @@
 mod netns;
 
 use netns::json::Json;
-use netns::strongswan::{self, Auth, ChildConf, ConnConf, Cred, Pki, Secret, Strongswan, SwanctlConf};
+use netns::strongswan::{
+    self, Auth, ChildConf, ConnConf, Cred, Pki, PoolConf, Secret, Strongswan, SwanctlConf,
+};
 use netns::{Netns, Process, Topology, TopologyOptions, addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -389,18 +391,19 @@ fn strongswan_client_virtual_ip() {
 
 /// Tandem as the initiator (`start_action = "start"`), site to site,
 /// towards a strongSwan responder: the tunnel comes up by itself, traffic
-/// flows both ways, and SIGTERM deletes the SAs at the responder.
-#[test]
-fn tandem_initiates_to_strongswan() {
+/// flows both ways, and SIGTERM deletes the SAs at the responder. With
+/// `vip`, Tandem asks for a virtual IP, puts it on its TUN device and
+/// sources the tunnel's traffic from it.
+fn tandem_initiator(test: &str, vip: bool) {
     if !prerequisites() {
         return;
     }
     let started = Instant::now();
     const IKE: &str = "aes256gcm16-prfsha256-x25519";
     const ESP: &str = "aes256gcm16";
-    let topo = Topology::client_gateway_server("gw_initiator").expect("topology");
+    let topo = Topology::client_gateway_server(test).expect("topology");
     let responder = Strongswan::start(&topo.gateway, "gw").expect("start responder");
-    let client_ts = format!("{}/32", addr::CLIENT);
+    let client_ts = if vip { "dynamic".to_owned() } else { format!("{}/32", addr::CLIENT) };
     let mut rw = ConnConf::new("site", addr::GATEWAY_EXT, "%any", IKE).child(ChildConf::new(
         "net",
         addr::INT_NET,
@@ -409,9 +412,16 @@ fn tandem_initiates_to_strongswan() {
     ));
     rw.mobike = false;
     rw.local = Auth::psk(Some(addr::GATEWAY_EXT));
+    let pools = if vip {
+        rw.pools = vec!["vips".into()];
+        vec![PoolConf { name: "vips".into(), addrs: "10.4.0.0/28".into(), dns: vec![] }]
+    } else {
+        vec![]
+    };
     responder
-        .load(&SwanctlConf { connections: vec![rw], secrets: vec![Secret::psk(PSK)], pools: vec![] })
+        .load(&SwanctlConf { connections: vec![rw], secrets: vec![Secret::psk(PSK)], pools })
         .expect("load responder");
+    let vips = if vip { r#"vips = ["0.0.0.0"]"# } else { "" };
     let config = format!(
         r#"
 [[connections]]
@@ -419,6 +429,7 @@ name = "site"
 local_addrs = ["{client}"]
 remote_addrs = ["{gw}"]
 proposals = ["{IKE}"]
+{vips}
 
 [connections.local]
 auth = "psk"
@@ -448,6 +459,15 @@ secret = "{PSK}"
     });
     assert!(child.encap());
     step(started, "Tandem brought the tunnel up");
+    if vip {
+        let leased = child.remote_ts().first().cloned().expect("the client's selector");
+        assert!(leased.starts_with("10.4.0."), "selector narrowed to the VIP: {leased}");
+        let vip = leased.trim_end_matches("/32");
+        let tun = topo.client.ip(&["-br", "addr", "show", "dev", "tandem0"]).expect("tandem0");
+        assert!(tun.contains(vip), "VIP {vip} on Tandem's TUN device: {tun}");
+        topo.client.wait_ping(addr::SERVER, T).expect("ping from the VIP through the tunnel");
+        topo.server.exec(&["ping", "-n", "-q", "-c", "2", "-W", "1", vip]).expect("server pings the VIP");
+    }
     topo.client.wait_ping(addr::SERVER, T).expect("ping through the tunnel");
     let down = iperf_download(&topo.client, &topo.server, 8 << 20);
     step(started, &format!("iperf3: {down} bytes down to Tandem"));
@@ -458,6 +478,16 @@ secret = "{PSK}"
     responder.wait_no_sas(T).expect("SIGTERM deleted the SAs at the responder");
     assert!(responder.datapath_errors().is_empty());
     step(started, "Tandem stopped and deleted its SAs");
+}
+
+#[test]
+fn tandem_initiates_to_strongswan() {
+    tandem_initiator("gw_initiator", false);
+}
+
+#[test]
+fn tandem_initiates_and_takes_a_virtual_ip() {
+    tandem_initiator("gw_init_vip", true);
 }
 
 /// Garbage on UDP 500 and 4500 (random datagrams, truncated and mutated

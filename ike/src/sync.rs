@@ -80,9 +80,11 @@ pub struct IkeSaState {
     pub fragment_size: Option<usize>,
     /// The CHILD_SAs.
     pub children: Vec<ChildEntry>,
-    /// Virtual addresses leased to the peer (or assigned to us): a new
+    /// Virtual addresses leased to the peer: a new
     /// owner's pool must hold them reserved.
     pub virtual_ips: Vec<IpAddr>,
+    /// Virtual addresses the peer assigned to us.
+    pub assigned_ips: Vec<IpAddr>,
     /// When the IKE SA is due for rekeying.
     pub rekey_at: Option<Instant>,
     /// When the IKE SA expires.

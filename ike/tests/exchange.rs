@@ -835,6 +835,12 @@ fn leases_a_virtual_ip_and_narrows_the_child_to_it() {
     assert_eq!(cr.remote_ts, ci.local_ts);
     assert_eq!(pool.borrow().leased(), 1);
 
+    // The gateway rekeys the CHILD_SA: the client accepts its VIP as its side.
+    let r_sa = n.r.sa_ids().next().expect("SA");
+    n.r.rekey_child(n.now, &mut n.rng, r_sa, cr.inbound_spi).expect("rekey");
+    n.run(&mut |_, _| true);
+    assert_eq!(rekeys(&n.i_events).len(), 1, "rekeyed: {:?}", failure(&n.i_events));
+
     // An IKE SA rekey keeps the lease; the delete gives it back.
     let sa = n.i.sa_ids().next().expect("SA");
     n.i.rekey_ike(n.now, &mut n.rng, sa).expect("rekey");

@@ -504,6 +504,13 @@ impl Gateway {
         match e {
             Event::IkeSaEstablished { sa, spi_i, spi_r, remote, nat, virtual_ips, .. } => {
                 info!(?sa, %remote, ?nat, ?virtual_ips, "IKE SA established");
+                if self.plan.ike.request_virtual_ip {
+                    for ip in &virtual_ips {
+                        if let Err(e) = self.net.add_virtual_ip(*ip).await {
+                            warn!("{e}");
+                        }
+                    }
+                }
                 let local = SocketAddr::new(
                     self.plan.local,
                     if nat.detected() { self.plan.ports.1 } else { self.plan.ports.0 },

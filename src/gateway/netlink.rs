@@ -29,6 +29,9 @@ pub(crate) struct Netlink {
     /// Installed routes with the number of CHILD_SAs that need each.
     routes: HashMap<(IpAddr, u8), usize>,
     rules: Vec<RuleMessage>,
+    /// Our virtual addresses (one per family), the source of what we route
+    /// into the tunnel.
+    virtual_ips: Vec<IpAddr>,
 }
 
 fn nl(context: &'static str) -> impl Fn(rtnetlink::Error) -> GatewayError {
@@ -48,7 +51,14 @@ impl Netlink {
             .execute()
             .await
             .map_err(nl("bringing the TUN device up"))?;
-        let mut me = Self { handle, tun_index, table, routes: HashMap::new(), rules: Vec::new() };
+        let mut me = Self {
+            handle,
+            tun_index,
+            table,
+            routes: HashMap::new(),
+            rules: Vec::new(),
+            virtual_ips: Vec::new(),
+        };
         // `not fwmark FWMARK lookup TABLE`, for IPv4 and for IPv6.
         let add = || me.handle.rule().add().table_id(table).fw_mark(fwmark).priority(RULE_PRIORITY);
         let invert = |msg: &mut RuleMessage| {
@@ -68,10 +78,31 @@ impl Netlink {
     }
 
     fn route(&self, addr: IpAddr, len: u8) -> Result<RouteMessage, GatewayError> {
-        let b = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(addr, len)
-            .map_err(|e| GatewayError::Netlink(format!("route {addr}/{len}: {e:?}")))?;
+        let invalid = |e| GatewayError::Netlink(format!("route {addr}/{len}: {e:?}"));
+        let mut b = RouteMessageBuilder::<IpAddr>::new().destination_prefix(addr, len).map_err(invalid)?;
+        if let Some(src) = self.virtual_ips.iter().find(|v| v.is_ipv4() == addr.is_ipv4()) {
+            b = b.pref_source(*src).map_err(invalid)?;
+        }
         Ok(b.output_interface(self.tun_index).table_id(self.table).build())
+    }
+
+    /// Puts a virtual address the peer assigned us on the TUN device; the
+    /// routes added from now on use it as their source.
+    pub(crate) async fn add_virtual_ip(&mut self, ip: IpAddr) -> Result<(), GatewayError> {
+        if self.virtual_ips.contains(&ip) {
+            return Ok(());
+        }
+        let len = if ip.is_ipv4() { 32 } else { 128 };
+        self.handle
+            .address()
+            .add(self.tun_index, ip, len)
+            .replace()
+            .execute()
+            .await
+            .map_err(nl("adding the virtual IP"))?;
+        self.virtual_ips.retain(|v| v.is_ipv4() != ip.is_ipv4());
+        self.virtual_ips.push(ip);
+        Ok(())
     }
 
     /// Routes the selectors' addresses into the TUN device.

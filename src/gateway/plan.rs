@@ -54,7 +54,10 @@ impl Plan {
             PeerAddr::Addr(a) => Some(*a),
             _ => None,
         });
-        let local_ts = selectors(&child.local_ts, local)?;
+        // Asking for a virtual IP, our `dynamic` side is "any address":
+        // the responder narrows it to the one it assigns.
+        let ours = if conn.vips.is_empty() { local } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+        let local_ts = selectors(&child.local_ts, ours)?;
         let remote_ts = selectors(&child.remote_ts, remote.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))?;
         let mut child_config = ChildConfig::new(child.esp_proposals.clone(), local_ts, remote_ts);
         child_config.lifetime = (!child.rekey_time.is_zero()).then(|| Lifetime {

@@ -623,6 +623,7 @@ impl IkeSa {
             msg2: Vec::new(),
             peer_hashes: Vec::new(),
             virtual_ips: Vec::new(),
+            assigned_ips: Vec::new(),
             crypto: Some(crypto),
             next_message_id: 0,
             pending: None,
@@ -651,6 +652,7 @@ impl IkeSa {
     pub(super) fn adopt(&mut self, config: &IkeConfig, now: Instant, mut new: IkeSa, out: &mut Output) {
         new.children = std::mem::take(&mut self.children);
         new.virtual_ips = std::mem::take(&mut self.virtual_ips);
+        new.assigned_ips = std::mem::take(&mut self.assigned_ips);
         self.rekey_at = None;
         new.establish(config, now, out);
         out.event(Event::IkeSaRekeyed { old: self.id, new: new.id });

@@ -205,6 +205,8 @@ pub(crate) struct IkeSa {
     /// Virtual addresses: leased to the peer (responder) or assigned to
     /// us (initiator).
     virtual_ips: Vec<IpAddr>,
+    /// Virtual addresses the peer assigned to us (initiator).
+    assigned_ips: Vec<IpAddr>,
     crypto: Option<SaCrypto>,
     next_message_id: u32,
     pending: Option<Pending>,
@@ -274,6 +276,7 @@ impl IkeSa {
             msg2: Vec::new(),
             peer_hashes: Vec::new(),
             virtual_ips: Vec::new(),
+            assigned_ips: Vec::new(),
             crypto: None,
             next_message_id: 0,
             pending: None,
@@ -416,6 +419,7 @@ impl IkeSa {
             msg2: reply.clone(),
             peer_hashes,
             virtual_ips: Vec::new(),
+            assigned_ips: Vec::new(),
             crypto: Some(crypto),
             next_message_id: 0,
             pending: None,
@@ -1029,8 +1033,15 @@ impl IkeSa {
             let vips: Vec<_> = self.virtual_ips.iter().map(|a| TrafficSelector::any(*a, *a)).collect();
             narrow(&vips, &config.child.remote_ts)
         };
+        // Our side, when the peer assigned us addresses, is only those.
+        let local_allowed = if self.assigned_ips.is_empty() {
+            config.child.local_ts.clone()
+        } else {
+            let ours: Vec<_> = self.assigned_ips.iter().map(|a| TrafficSelector::any(*a, *a)).collect();
+            narrow(&ours, &config.child.local_ts)
+        };
         let remote_ts = narrow(&ranges(tsi), &remote_allowed);
-        let local_ts = narrow(&ranges(tsr), &config.child.local_ts);
+        let local_ts = narrow(&ranges(tsr), &local_allowed);
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err(NotifyType::TS_UNACCEPTABLE);
         }
@@ -1095,7 +1106,7 @@ impl IkeSa {
         let dns = match cp_reply.filter(|_| config.request_virtual_ip) {
             Some(cp) => {
                 let (addrs, dns) = virtual_ip::parse_reply(cp);
-                self.virtual_ips = addrs;
+                self.assigned_ips = addrs;
                 dns
             }
             None => Vec::new(),
@@ -1107,7 +1118,7 @@ impl IkeSa {
             spi_r: self.spi_r,
             remote: self.remote,
             nat: self.nat,
-            virtual_ips: self.virtual_ips.clone(),
+            virtual_ips: self.assigned_ips.clone(),
             dns,
         });
 
@@ -1471,6 +1482,7 @@ impl IkeSa {
             fragment_size: self.fragment_size,
             children: self.children.iter().map(ChildRecord::entry).collect(),
             virtual_ips: self.virtual_ips.clone(),
+            assigned_ips: self.assigned_ips.clone(),
             rekey_at: self.rekey_at,
             expire_at: self.expire_at,
             keys: crypto.keys.clone(),
@@ -1504,6 +1516,7 @@ impl IkeSa {
             msg2: Vec::new(),
             peer_hashes: Vec::new(),
             virtual_ips: s.virtual_ips,
+            assigned_ips: s.assigned_ips,
             crypto: Some(SaCrypto { prf: s.prf, keys: s.keys, out, inb }),
             next_message_id: s.next_message_id,
             pending: None,

@@ -230,7 +230,8 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&Request::Sas).expect("encode"), r#"{"cmd":"sas"}"#);
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
-        assert!(serde_json::from_str::<Request>(r#"{"cmd":"sas","x":1}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"initiate"}"#).is_err(), "missing child");
+        assert!(serde_json::from_str::<Request>("not json").is_err());
     }
 
     #[test]

@@ -217,7 +217,8 @@ pub(crate) fn prefixes(start: IpAddr, end: IpAddr) -> Vec<(IpAddr, u8)> {
     while lo <= hi {
         // The largest aligned block at `lo` that stays within `hi`.
         let mut size_log = if lo == 0 { bits } else { lo.trailing_zeros().min(bits) };
-        while size_log > 0 && (size_log >= 128 || lo + ((1u128 << size_log) - 1) > hi) {
+        let span = |log: u32| if log >= 128 { u128::MAX } else { (1u128 << log) - 1 };
+        while size_log > 0 && lo.checked_add(span(size_log)).is_none_or(|last| last > hi) {
             size_log -= 1;
         }
         let addr =

@@ -26,4 +26,33 @@ pub enum Error {
     /// A node id that is not in the configuration.
     #[error("node {0} is not a configured node")]
     UnknownNode(NodeId),
+    /// A sync datagram or message that does not parse.
+    #[error("malformed sync datagram: {0}")]
+    SyncMalformed(&'static str),
+    /// A sync datagram of an unsupported protocol version.
+    #[error("unsupported sync protocol version {0}")]
+    SyncVersion(u8),
+    /// A sync datagram for another cluster, another node, or from a node
+    /// this channel does not talk to.
+    #[error("sync datagram not addressed to this channel")]
+    SyncMisaddressed,
+    /// A sync datagram whose AEAD tag does not verify: forged, tampered
+    /// with, or sealed under another cluster secret.
+    #[error("sync datagram failed authentication")]
+    SyncAuth,
+    /// A sync datagram whose packet number was seen before or is too old.
+    #[error("sync packet number {0} replayed or too old")]
+    SyncReplay(u64),
+    /// A sync datagram from a peer epoch this node has seen end.
+    #[error("sync datagram from a retired peer epoch")]
+    SyncStaleEpoch,
+    /// The sync channel's send window and queue are full.
+    #[error("sync channel full; retry after acks arrive")]
+    SyncWouldBlock,
+    /// A sync message too large for one datagram.
+    #[error("sync message of {0} octets is too large")]
+    SyncTooLarge(usize),
+    /// The cluster secret is too short or the sync AEAD could not be keyed.
+    #[error("sync key setup failed: {0}")]
+    SyncKey(&'static str),
 }

@@ -26,6 +26,9 @@
 //!   strict majority of the configured nodes serves (a [`TwoNodeRule`]
 //!   decides for two), so partitions never both own a segment.
 //!   [`Assignment::changes_for`] gives the take/drop a node announces.
+//! - [`sync`]: the sync protocol's lower layers: versioned TLV messages,
+//!   sealed with an AEAD keyed from the cluster secret per sender, over a
+//!   reliable, ordered, replay-protected channel per peer.
 //!
 //! To drive it: build a [`Layout`] from the `[cluster]` config; whenever
 //! the membership view changes, compute the new [`Assignment`], apply and
@@ -39,6 +42,7 @@ mod error;
 pub mod ownership;
 pub mod segment;
 pub mod spi;
+pub mod sync;
 
 pub use error::Error;
 pub use ownership::{Assignment, Layout, NodeId, SegmentChanges, TwoNodeRule};

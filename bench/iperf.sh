@@ -787,7 +787,7 @@ log "results in $OUT; DURATION=${DURATION}s REPS=$REPS CASES='$CASES' STREAMS='$
 {
     echo "date: $(date -Is)"
     echo "host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-    echo "tandem: ${TANDEM_BIN:-} ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '+local changes'))"
+    echo "tandem: ${TANDEM_BIN:-} (modified $(date -r "${TANDEM_BIN:-/}" -Is 2>/dev/null || echo '?')); workspace at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '+local changes') when the run started"
     echo "strongSwan: $(dpkg-query -W -f '${Package} ${Version}' "$(basename "$CHARON" | sed 's/^charon$/strongswan-charon/')" 2>/dev/null || true) ($CHARON)"
     echo "iperf3: $(iperf3 --version | head -1)"
     echo "DURATION=$DURATION REPS=$REPS STREAMS='$STREAMS' IKE=$IKE_PROPOSAL ESP=$ESP_PROPOSAL"

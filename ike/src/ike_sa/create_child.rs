@@ -25,18 +25,16 @@
 
 use super::{
     ChildOffer, ChildRecord, Context, CrossedChildRekey, CrossedIkeRekey, IkeSa, NONCE_LEN, Pending, Role,
-    State, accepted, derive_from_seed, inner_payloads, offers, ranges, sa_payload, ts_payload,
+    State, accepted, derive_from_seed, inner_payloads, offers, sa_payload, ts_payload,
 };
 use crate::Error;
 use crate::config::IkeConfig;
 use crate::endpoint::{Allocator, Output};
 use crate::event::{Event, IkeSaId};
 use crate::keys::rekey_skeyseed;
-use crate::narrow::covers;
 use crate::select::select;
 use crate::wire::{
-    Delete, ExchangeType, Ke, Message, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa, TrafficSelector,
-    Ts,
+    Delete, ExchangeType, Ke, Message, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa, Ts,
 };
 use core::time::Duration;
 use rand_core::CryptoRng;
@@ -416,19 +414,8 @@ impl IkeSa {
             (_, None, _) => None,
             _ => return Err(Error::InvalidSyntax("CREATE_CHILD_SA response with a mismatched KE")),
         };
-        let peer_spi = sa_p
-            .proposals
-            .first()
-            .and_then(|q| <[u8; 4]>::try_from(q.spi.as_slice()).ok())
-            .map(u32::from_be_bytes)
-            .ok_or(Error::InvalidSyntax("CHILD_SA SPI is not 4 octets"))?;
-        let (local_ts, remote_ts) = (ranges(tsi), ranges(tsr));
-        let within = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
-            !got.is_empty() && got.iter().all(|g| ours.iter().any(|o| covers(o, g)))
-        };
-        if !within(&local_ts, &old.local_ts) || !within(&remote_ts, &old.remote_ts) {
-            return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
-        }
+        let (peer_spi, local_ts, remote_ts) =
+            super::answered_child(sa_p, (tsi, tsr), (&old.local_ts, &old.remote_ts))?;
         let offer = ChildOffer { selected, spi, peer_spi };
         self.new_child(
             config,

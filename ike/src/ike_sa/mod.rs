@@ -926,18 +926,8 @@ impl IkeSa {
         let (Some(idi), Some(auth)) = (idi, auth) else {
             return Err(Error::InvalidSyntax("IKE_AUTH request lacks IDi or AUTH"));
         };
-        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
-        let signed =
-            initiator_signed_octets(crypto.prf, &self.msg1, &self.nr, crypto.keys.sk_pi().expose(), idi_body);
-        let proof = PeerProof { id: idi, auth, certs };
-        let verified = authenticate::verify(
-            &config.remote_auth,
-            config.remote_id.as_ref(),
-            crypto.prf,
-            &proof,
-            &signed,
-            alloc.unix_now,
-        );
+        let verified =
+            self.verify_peer(config, &PeerProof { id: idi, auth, certs }, idi_body, alloc.unix_now);
         if let Err(e) = verified {
             let n = [Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, &[]))];
             let reply = self.encrypt(rng, ExchangeType::IKE_AUTH, true, msg.header.message_id, &n)?;
@@ -1087,18 +1077,7 @@ impl IkeSa {
             return Ok(());
         };
         let idr_body = raw_body(first, &plain, PayloadType::IDr)?;
-        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
-        let signed =
-            responder_signed_octets(crypto.prf, &self.msg2, &self.ni, crypto.keys.sk_pr().expose(), idr_body);
-        let proof = PeerProof { id: idr, auth, certs };
-        let verified = authenticate::verify(
-            &config.remote_auth,
-            config.remote_id.as_ref(),
-            crypto.prf,
-            &proof,
-            &signed,
-            unix_now,
-        );
+        let verified = self.verify_peer(config, &PeerProof { id: idr, auth, certs }, idr_body, unix_now);
         if let Err(e) = verified {
             self.fail(e, out);
             return Ok(());
@@ -1135,19 +1114,8 @@ impl IkeSa {
                 Ok(s) if s.dh.is_none() => s,
                 _ => return Err(Error::InvalidSyntax("IKE_AUTH response chose no proposal of ours")),
             };
-        let peer_spi = sa_p
-            .proposals
-            .first()
-            .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
-            .map(u32::from_be_bytes)
-            .ok_or(Error::InvalidSyntax("CHILD_SA SPI is not 4 octets"))?;
-        let (local_ts, remote_ts) = (ranges(tsi), ranges(tsr));
-        let within = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
-            !got.is_empty() && got.iter().all(|g| ours.iter().any(|o| covers(o, g)))
-        };
-        if !within(&local_ts, &config.child.local_ts) || !within(&remote_ts, &config.child.remote_ts) {
-            return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
-        }
+        let (peer_spi, local_ts, remote_ts) =
+            answered_child(sa_p, (tsi, tsr), (&config.child.local_ts, &config.child.remote_ts))?;
         self.install_child(
             config,
             now,
@@ -1623,6 +1591,43 @@ impl IkeSa {
         }
     }
 
+    /// Checks the peer's identity and AUTH payload over its signed octets
+    /// (section 2.15), `id_body` being its raw ID payload body.
+    fn verify_peer(
+        &self,
+        config: &IkeConfig,
+        proof: &PeerProof<'_>,
+        id_body: &[u8],
+        unix_now: Option<u64>,
+    ) -> Result<(), Error> {
+        let crypto = self.crypto.as_ref().ok_or(Error::InvalidSyntax("IKE_AUTH before keys"))?;
+        let signed = match self.role {
+            // The peer is the responder.
+            Role::Initiator => responder_signed_octets(
+                crypto.prf,
+                &self.msg2,
+                &self.ni,
+                crypto.keys.sk_pr().expose(),
+                id_body,
+            ),
+            Role::Responder => initiator_signed_octets(
+                crypto.prf,
+                &self.msg1,
+                &self.nr,
+                crypto.keys.sk_pi().expose(),
+                id_body,
+            ),
+        };
+        authenticate::verify(
+            &config.remote_auth,
+            config.remote_id.as_ref(),
+            crypto.prf,
+            proof,
+            &signed,
+            unix_now,
+        )
+    }
+
     /// Our AUTH payload's method and data over `id_body` (section 2.15).
     fn our_auth<R: CryptoRng + ?Sized>(
         &self,
@@ -1779,6 +1784,30 @@ fn source_for_natd(config: &IkeConfig, local: SocketAddr) -> SocketAddr {
 fn forced(config: &IkeConfig, mut nat: NatState) -> NatState {
     nat.local_behind_nat |= config.force_encap;
     nat
+}
+
+/// The CHILD_SA the responder of an exchange answered with: its SPI (of
+/// the one proposal an answer carries) and its selectors, which must be
+/// narrowings of `proposed` (ours, theirs).
+fn answered_child(
+    sa_p: &Sa,
+    (tsi, tsr): (&Ts, &Ts),
+    proposed: (&[TrafficSelector], &[TrafficSelector]),
+) -> Result<(u32, Vec<TrafficSelector>, Vec<TrafficSelector>), Error> {
+    let peer_spi = sa_p
+        .proposals
+        .first()
+        .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
+        .map(u32::from_be_bytes)
+        .ok_or(Error::InvalidSyntax("CHILD_SA SPI is not 4 octets"))?;
+    let (local_ts, remote_ts) = (ranges(tsi), ranges(tsr));
+    let within = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
+        !got.is_empty() && got.iter().all(|g| ours.iter().any(|o| covers(o, g)))
+    };
+    if !within(&local_ts, proposed.0) || !within(&remote_ts, proposed.1) {
+        return Err(Error::InvalidSyntax("narrowed selectors outside the proposed ones"));
+    }
+    Ok((peer_spi, local_ts, remote_ts))
 }
 
 fn detect_nat(msg: &Message<'_>, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> NatState {

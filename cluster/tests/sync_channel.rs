@@ -67,7 +67,7 @@ fn settle(a: &mut Channel, b: &mut Channel, mut now: Instant) -> Instant {
 
 /// Exchanges heartbeats so both sides know each other's epoch.
 fn connect(a: &mut Channel, b: &mut Channel) -> Instant {
-    let hb = Message::Heartbeat { segments: SegmentSet::EMPTY };
+    let hb = Message::Heartbeat { segments: SegmentSet::EMPTY, synced: true };
     let now = origin();
     a.send(now, &hb).expect("room");
     b.send(now, &hb).expect("room");
@@ -84,12 +84,15 @@ fn delivers_in_order_after_epoch_handshake() {
     for i in 0..10 {
         a.send(now, &msg(i)).expect("room");
     }
-    b.send(now, &Message::Heartbeat { segments: SegmentSet::from_bits(1) }).expect("room");
+    b.send(now, &Message::Heartbeat { segments: SegmentSet::from_bits(1), synced: true }).expect("room");
     settle(&mut a, &mut b, now);
     let got: Vec<_> = core::iter::from_fn(|| b.poll_event()).collect();
     assert_eq!(got[0], ChannelEvent::PeerEpoch(a.epoch()));
     assert_eq!(got[1..], (0..10).map(|i| ChannelEvent::Message(msg(i))).collect::<Vec<_>>()[..]);
-    assert_eq!(messages(&mut a), vec![Message::Heartbeat { segments: SegmentSet::from_bits(1) }]);
+    assert_eq!(
+        messages(&mut a),
+        vec![Message::Heartbeat { segments: SegmentSet::from_bits(1), synced: true }]
+    );
     assert_eq!((a.unacked(), b.unacked()), (0, 0));
     assert_eq!((a.peer_epoch(), b.peer_epoch()), (Some(b.epoch()), Some(a.epoch())));
 }
@@ -204,7 +207,7 @@ fn peer_restart_renumbers_and_refuses_old_epoch() {
     let recorded = a.poll_transmit(now).expect("old-epoch datagram");
     // b restarts: new epoch, fresh state; a's message 1 was never acked.
     let mut b2 = Channel::new(ChannelConfig::default(), &keys(), NodeId(2), NodeId(1), 0xb2).expect("b2");
-    b2.send(now, &Message::Heartbeat { segments: SegmentSet::EMPTY }).expect("room");
+    b2.send(now, &Message::Heartbeat { segments: SegmentSet::EMPTY, synced: true }).expect("room");
     settle(&mut a, &mut b2, now);
     let ev: Vec<_> = core::iter::from_fn(|| a.poll_event()).collect();
     assert!(ev.contains(&ChannelEvent::PeerEpoch(0xb2)));

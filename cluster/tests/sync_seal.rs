@@ -29,7 +29,7 @@ fn header(pn: u64) -> Header {
 
 fn body() -> Vec<u8> {
     let mut b = Vec::new();
-    Message::Heartbeat { segments: SegmentSet::from_bits(3) }.encode(&mut b).expect("encodes");
+    Message::Heartbeat { segments: SegmentSet::from_bits(3), synced: true }.encode(&mut b).expect("encodes");
     b
 }
 
@@ -118,7 +118,10 @@ fn accepts_next_version_with_header_extension_and_new_field() {
     let (parsed, len) = Header::parse(&d).expect("parses");
     assert_eq!((parsed.version, len), (VERSION + 1, HEADER_LEN + 8));
     let plain = key.open(&parsed, len, &mut d).expect("opens").to_vec();
-    assert_eq!(Message::decode(&plain), Ok(Message::Heartbeat { segments: SegmentSet::from_bits(3) }));
+    assert_eq!(
+        Message::decode(&plain),
+        Ok(Message::Heartbeat { segments: SegmentSet::from_bits(3), synced: true })
+    );
     // The extension is authenticated too.
     let mut t = key.seal(&hb, &b).expect("seals");
     t[HEADER_LEN + 2] ^= 1;

@@ -13,7 +13,9 @@ use tandem_crypto::secret::SecretBytes;
 fn every_kind() -> Vec<Message> {
     let segs = SegmentSet::from_bits(0b1011);
     vec![
-        Message::Heartbeat { segments: segs },
+        Message::Heartbeat { segments: segs, synced: true },
+        Message::Heartbeat { segments: SegmentSet::EMPTY, synced: false },
+        Message::ResyncDone { segments: segs },
         Message::IkeSaAdded { sa: 7, rekeyed_from: Some(3), state: SecretBytes::from_slice(b"ike state") },
         Message::IkeSaAdded { sa: 8, rekeyed_from: None, state: SecretBytes::from_slice(b"") },
         Message::IkeSaUpdated { sa: 7, state: SecretBytes::from_slice(b"newer") },
@@ -190,7 +192,8 @@ fn ack_covers_cumulative_and_selective() {
 
 fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        any::<u64>().prop_map(|b| Message::Heartbeat { segments: SegmentSet::from_bits(b) }),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(b, synced)| Message::Heartbeat { segments: SegmentSet::from_bits(b), synced }),
         (any::<u64>(), proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(sa, r, s)| Message::IkeSaAdded { sa, rekeyed_from: r, state: SecretBytes::new(s) }),
         (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(|(sa, n, e, iv)| {

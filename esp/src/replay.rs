@@ -128,6 +128,34 @@ impl ReplayWindow {
         Ok(())
     }
 
+    /// The window as `(top, bitmap)` for a cluster peer: bit `i` of the
+    /// bitmap (least significant bit of each octet first) is set when
+    /// `top - i` was accepted. The bitmap holds `size` bits.
+    pub fn snapshot(&self) -> (u64, Vec<u8>) {
+        let mut bitmap = vec![0u8; (self.size as usize).div_ceil(8)];
+        for i in 0..self.size.min(self.top) {
+            let (block, bit) = self.position(self.top - i);
+            if self.blocks[block] & bit != 0 {
+                bitmap[(i / 8) as usize] |= 1 << (i % 8);
+            }
+        }
+        (self.top, bitmap)
+    }
+
+    /// Marks as accepted every number a [`snapshot`](Self::snapshot) of
+    /// another copy of this SA accepted, sliding right as needed. Marks are
+    /// never removed, so merging is safe in any order and more than once;
+    /// bits beyond this window's size are ignored.
+    pub fn merge(&mut self, top: u64, bitmap: &[u8]) {
+        let bits = (bitmap.len() as u64 * 8).min(self.size).min(top);
+        for i in (0..bits).rev() {
+            if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                // Already marked or too old: nothing to add.
+                let _ = self.accept(top - i);
+            }
+        }
+    }
+
     fn position(&self, seq: u64) -> (usize, u64) {
         let mask = self.blocks.len() as u64 - 1;
         (((seq >> 6) & mask) as usize, 1 << (seq & 63))
@@ -142,6 +170,31 @@ mod tests {
         let s = w.check(seq_low, esn)?;
         w.accept(s)?;
         Ok(s)
+    }
+
+    #[test]
+    fn snapshot_and_merge_carry_the_accepted_numbers() {
+        let mut a = ReplayWindow::new(128).expect("valid size");
+        for s in [1u64, 2, 5, 90, 200, 201, 250] {
+            a.accept(s).expect("fresh");
+        }
+        let (top, bitmap) = a.snapshot();
+        assert_eq!((top, bitmap.len()), (250, 16));
+        let mut b = ReplayWindow::new(128).expect("valid size");
+        b.accept(240).expect("fresh");
+        b.merge(top, &bitmap);
+        assert_eq!(b.top(), 250);
+        for s in [200u32, 201, 240, 250] {
+            assert_eq!(b.check(s, false), Err(Error::Replay), "{s} merged or kept");
+        }
+        assert_eq!(b.check(90, false), Err(Error::TooOld));
+        assert_eq!(b.check(202, false), Ok(202));
+        assert_eq!(b.check(251, false), Ok(251));
+        // Merging an older snapshot changes nothing; an empty one neither.
+        let before = b.clone();
+        b.merge(top, &bitmap);
+        b.merge(0, &[]);
+        assert_eq!(b, before);
     }
 
     #[test]

@@ -541,6 +541,12 @@ impl InboundSa {
         &self.replay
     }
 
+    /// Merges a cluster peer's [`ReplayWindow::snapshot`] of this SA
+    /// into the window (see [`ReplayWindow::merge`]).
+    pub fn merge_replay(&mut self, top: u64, bitmap: &[u8]) {
+        self.replay.merge(top, bitmap);
+    }
+
     /// The next lifetime event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SaEvent> {

@@ -159,6 +159,7 @@ pub struct Channel {
     candidate: Option<DirectionKey>,
     retired: VecDeque<u64>,
     ack_due: Option<Instant>,
+    last_heard: Option<Instant>,
     events: VecDeque<ChannelEvent>,
 }
 
@@ -190,6 +191,7 @@ impl Channel {
             candidate: None,
             retired: VecDeque::new(),
             ack_due: None,
+            last_heard: None,
             events: VecDeque::new(),
         })
     }
@@ -202,6 +204,13 @@ impl Channel {
     /// The peer's current (proven) epoch, once known.
     pub fn peer_epoch(&self) -> Option<u64> {
         self.rx.as_ref().map(|r| r.key.epoch())
+    }
+
+    /// When the last fresh authentic datagram of the peer's proven
+    /// incarnation arrived: the peer's liveness, which recorded traffic
+    /// cannot fake.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.last_heard
     }
 
     /// Messages sent and not yet acknowledged.
@@ -329,6 +338,7 @@ impl Channel {
             }
             let body = rx.key.open(&h, hlen, datagram)?.to_vec();
             rx.replay.mark(h.packet_number);
+            self.last_heard = Some(now);
             if let Some(ack) = ack {
                 self.apply_ack(&ack);
             }
@@ -377,6 +387,7 @@ impl Channel {
             }
         }
         self.renumber(now);
+        self.last_heard = Some(now);
         self.events.push_back(ChannelEvent::PeerEpoch(h.epoch));
         self.ack_due = Some(now);
         // Its ack cannot name our renumbered messages, so it is skipped; its

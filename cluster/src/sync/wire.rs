@@ -231,6 +231,9 @@ consts!(Kind {
     DEADLINES = 13,
     /// A virtual address leased or released.
     POOL_LEASE = 14,
+    /// The full state of these segments was sent (the answer to a
+    /// RESYNC_REQUEST ends with it).
+    RESYNC_DONE = 15,
 });
 
 /// A field type inside a message body. Types are global (a field means the
@@ -277,6 +280,9 @@ consts!(FieldType {
     ADDRESS = 18,
     /// u8: 1 if the lease ended, 0 if it began.
     RELEASED = 19,
+    /// u8: 1 if the sender holds the full cluster state and may own
+    /// segments, 0 while it waits for a resync. Absent means 1.
+    SYNCED = 20,
 });
 
 /// One TLV field, borrowed from the body.
@@ -385,6 +391,14 @@ fn val_u32(v: &[u8]) -> Result<u32, Error> {
         .map_err(|_| Error::SyncMalformed("u32 field of wrong length"))
 }
 
+fn flag(v: &[u8]) -> Result<bool, Error> {
+    match v {
+        [0] => Ok(false),
+        [1] => Ok(true),
+        _ => Err(Error::SyncMalformed("bad flag")),
+    }
+}
+
 fn need<T>(v: Option<T>) -> Result<T, Error> {
     v.ok_or(Error::SyncMalformed("required field missing"))
 }
@@ -417,6 +431,8 @@ pub enum Message {
     Heartbeat {
         /// The segments the sender owns.
         segments: SegmentSet,
+        /// Whether the sender holds the full state and may own segments.
+        synced: bool,
     },
     /// An IKE SA established, or made by a rekey of `rekeyed_from`.
     IkeSaAdded {
@@ -483,6 +499,12 @@ pub enum Message {
         /// The segments.
         segments: SegmentSet,
     },
+    /// The full state of `segments` (those the sender owns of a requested
+    /// set) has been sent.
+    ResyncDone {
+        /// The segments.
+        segments: SegmentSet,
+    },
     /// ESP counters and replay windows.
     EspState {
         /// Outbound counters.
@@ -546,6 +568,7 @@ impl Message {
             Self::SegmentTake { .. } => Kind::SEGMENT_TAKE,
             Self::SegmentDrop { .. } => Kind::SEGMENT_DROP,
             Self::ResyncRequest { .. } => Kind::RESYNC_REQUEST,
+            Self::ResyncDone { .. } => Kind::RESYNC_DONE,
             Self::EspState { .. } => Kind::ESP_STATE,
             Self::LastResponse { .. } => Kind::LAST_RESPONSE,
             Self::Deadlines { .. } => Kind::DEADLINES,
@@ -558,10 +581,14 @@ impl Message {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         let mut w = BodyWriter::new(out, self.kind());
         match self {
-            Self::Heartbeat { segments }
-            | Self::SegmentTake { segments }
+            Self::Heartbeat { segments, synced } => {
+                w.u64(FieldType::SEGMENTS, segments.bits())?;
+                w.field(FieldType::SYNCED, &[&[u8::from(*synced)]])?;
+            }
+            Self::SegmentTake { segments }
             | Self::SegmentDrop { segments }
-            | Self::ResyncRequest { segments } => w.u64(FieldType::SEGMENTS, segments.bits())?,
+            | Self::ResyncRequest { segments }
+            | Self::ResyncDone { segments } => w.u64(FieldType::SEGMENTS, segments.bits())?,
             Self::IkeSaAdded { sa, rekeyed_from, state } => {
                 w.u64(FieldType::SA, *sa)?;
                 w.opt_u64(FieldType::REKEYED_FROM, *rekeyed_from)?;
@@ -633,7 +660,7 @@ impl Message {
     /// single-valued field keeps its last value.
     pub fn decode(body: &[u8]) -> Result<Self, Error> {
         let (kind, fields) = parse_body(body)?;
-        if !(Kind::HEARTBEAT.0..=Kind::POOL_LEASE.0).contains(&kind.0) {
+        if !(Kind::HEARTBEAT.0..=Kind::RESYNC_DONE.0).contains(&kind.0) {
             // Its fields may mean anything to a newer version.
             return Ok(Self::Unknown { kind });
         }
@@ -649,6 +676,7 @@ impl Message {
         let mut response = Vec::new();
         let (mut rekey_at, mut expire_at, mut last_seen) = (None, None, None);
         let (mut pool, mut address, mut released) = (None, None, None);
+        let mut synced = None;
         for f in fields {
             let Field { ty, value: v } = f?;
             match ty {
@@ -692,21 +720,17 @@ impl Message {
                         return Err(Error::SyncMalformed("address of wrong length"));
                     })
                 }
-                FieldType::RELEASED => {
-                    released = Some(match v {
-                        [0] => false,
-                        [1] => true,
-                        _ => return Err(Error::SyncMalformed("bad released flag")),
-                    })
-                }
+                FieldType::RELEASED => released = Some(flag(v)?),
+                FieldType::SYNCED => synced = Some(flag(v)?),
                 _ => {}
             }
         }
         Ok(match kind {
-            Kind::HEARTBEAT => Self::Heartbeat { segments: need(segments)? },
+            Kind::HEARTBEAT => Self::Heartbeat { segments: need(segments)?, synced: synced.unwrap_or(true) },
             Kind::SEGMENT_TAKE => Self::SegmentTake { segments: need(segments)? },
             Kind::SEGMENT_DROP => Self::SegmentDrop { segments: need(segments)? },
             Kind::RESYNC_REQUEST => Self::ResyncRequest { segments: need(segments)? },
+            Kind::RESYNC_DONE => Self::ResyncDone { segments: need(segments)? },
             Kind::IKE_SA_ADDED => Self::IkeSaAdded { sa: need(sa)?, rekeyed_from, state: need(state)? },
             Kind::IKE_SA_UPDATED => Self::IkeSaUpdated { sa: need(sa)?, state: need(state)? },
             Kind::MESSAGE_IDS => Self::MessageIds {

@@ -55,4 +55,19 @@ pub enum Error {
     /// The cluster secret is too short or the sync AEAD could not be keyed.
     #[error("sync key setup failed: {0}")]
     SyncKey(&'static str),
+    /// An external packet this node does not handle: dropped.
+    #[error("packet dropped: {0}")]
+    Packet(&'static str),
+    /// A sync message that names an SA this node does not hold.
+    #[error("no such SA")]
+    UnknownSa,
+    /// The IKE engine refused an input or a mirrored state.
+    #[error("IKE: {0}")]
+    Ike(#[from] tandem_ike::Error),
+    /// The ESP engine refused a packet or an SA.
+    #[error("ESP: {0}")]
+    Esp(#[from] tandem_esp::Error),
+    /// A setting out of range.
+    #[error("invalid cluster setting: {0}")]
+    Config(&'static str),
 }

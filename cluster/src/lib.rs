@@ -39,12 +39,16 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod node;
 pub mod ownership;
+pub mod pool;
 pub mod segment;
 pub mod spi;
 pub mod sync;
 
 pub use error::Error;
+pub use node::{Node, NodeConfig, NodeEvent, NodeStats, Output};
 pub use ownership::{Assignment, Layout, NodeId, SegmentChanges, TwoNodeRule};
+pub use pool::HaPool;
 pub use segment::{Segment, SegmentCount, SegmentSet, segment_of};
 pub use spi::SegmentSpis;

@@ -5,11 +5,21 @@
 //! `src/lib.rs`), so the fuzzer starts from packets that authenticate and
 //! mutates the parts the ICV does not cover. The output is deterministic.
 
+use chacha20::ChaCha20Rng;
+use core::net::{IpAddr, SocketAddr};
+use rand_core::SeedableRng;
 use std::fs;
 use std::path::Path;
+use std::time::Instant;
 use tandem_crypto::kex::{DhGroup, KeyExchange};
+use tandem_crypto::proposal::{ProposalKind, parse_proposals};
+use tandem_crypto::secret::SecretBytes;
 use tandem_esp::{Framing, HEADROOM, Mode, TAILROOM};
 use tandem_fuzz::{RECEIVE_FIXTURE, outbound_sa, udp_packet};
+use tandem_ike::config::Lifetime;
+use tandem_ike::sync::{SyncEvent, TimeBase, encode_child};
+use tandem_ike::wire::TrafficSelector;
+use tandem_ike::{ChildConfig, Endpoint, Identity, IkeConfig};
 
 fn write(target: &str, name: &str, data: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
@@ -21,7 +31,9 @@ fn main() {
     // Clear only the targets written here; other targets' seeds (such as
     // ike_message's) are kept.
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    for target in ["esp_receive", "esp_roundtrip", "ip_header", "kex_peer_value", "proposal"] {
+    for target in
+        ["esp_receive", "esp_roundtrip", "ip_header", "kex_peer_value", "proposal", "ike_sync_state"]
+    {
         let dir = seeds.join(target);
         if dir.exists() {
             fs::remove_dir_all(&dir).expect("clear old seeds");
@@ -104,4 +116,68 @@ fn main() {
     for g in DhGroup::ALL {
         write("kex_peer_value", g.name(), KeyExchange::generate(g, &mut rng).public_value());
     }
+
+    // ike_sync_state: the IKE SA and CHILD_SA states a gateway syncs, for
+    // an AEAD and a CBC + HMAC suite, with and without lifetimes.
+    for (n, (ike, esp, lifetimes)) in [
+        ("aes256gcm16-prfsha256-x25519", "aes256gcm16", true),
+        ("aes128-sha384-prfsha384-ecp256", "aes128-sha256", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (kind, state) in sync_states(ike, esp, lifetimes).into_iter().enumerate() {
+            write("ike_sync_state", &format!("suite{n}-{kind}"), &state);
+        }
+    }
+}
+
+/// Runs IKE_SA_INIT and IKE_AUTH between two endpoints, the responder
+/// syncing, and returns its IKE SA state and CHILD_SA as encoded.
+fn sync_states(ike: &str, esp: &str, lifetimes: bool) -> Vec<Vec<u8>> {
+    let config = |id: &str, local: [u8; 4], remote: [u8; 4]| {
+        let ts = |a: [u8; 4]| {
+            TrafficSelector::any(IpAddr::V4(a.into()), IpAddr::V4([a[0], a[1], a[2], 255].into()))
+        };
+        let proposals = parse_proposals(ProposalKind::Esp, esp).expect("ESP proposal");
+        let mut child = ChildConfig::new(proposals, vec![ts(local)], vec![ts(remote)]);
+        child.lifetime = lifetimes.then_some(Lifetime::CHILD_DEFAULT);
+        let proposals = parse_proposals(ProposalKind::Ike, ike).expect("IKE proposal");
+        let mut c = IkeConfig::new(proposals, Identity::fqdn(id), SecretBytes::from_slice(b"seed"), child);
+        c.lifetime = lifetimes.then_some(Lifetime::IKE_DEFAULT);
+        c.sync = true;
+        c
+    };
+    let (i_addr, r_addr) =
+        (SocketAddr::from(([192, 0, 2, 10], 500)), SocketAddr::from(([192, 0, 2, 1], 500)));
+    let mut client = Endpoint::new(config("client", [10, 1, 0, 0], [198, 51, 100, 0]));
+    let mut gateway = Endpoint::new(config("gw", [198, 51, 100, 0], [10, 1, 0, 0]));
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    // Deadlines are encoded relative to `now`: the seeds do not depend on it.
+    let now = Instant::now();
+    let base = TimeBase { now, now_ms: 1_780_272_000_000 };
+    client.initiate(now, &mut rng, i_addr, r_addr).expect("initiate");
+    for _ in 0..4 {
+        while let Some(t) = client.poll_transmit() {
+            let _ = gateway.handle_datagram(now, &mut rng, t.remote, t.local, &t.data);
+        }
+        while let Some(t) = gateway.poll_transmit() {
+            let _ = client.handle_datagram(now, &mut rng, t.remote, t.local, &t.data);
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(e) = gateway.poll_sync() {
+        match e {
+            SyncEvent::IkeSa(state) => out.push(state.encode(&base).expose().to_vec()),
+            SyncEvent::ChildAdded { child, rekey_at, expire_at, .. } => {
+                out.push(encode_child(&child, rekey_at, expire_at, &base).expose().to_vec())
+            }
+            _ => {}
+        }
+    }
+    // The state as of now, with the last exchange.
+    let sa = gateway.sa_ids().next().expect("an IKE SA");
+    out.push(gateway.snapshot(sa).expect("established").encode(&base).expose().to_vec());
+    assert_eq!(out.len(), 3, "the state at IKE_AUTH, the CHILD_SA, the state now");
+    out
 }

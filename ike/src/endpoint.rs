@@ -28,12 +28,29 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// Chooses SPIs: the cluster encodes a segment in them. The endpoint draws
-/// the randomness and retries on a collision.
+/// the randomness and retries on a collision; each method sees what the SA
+/// is for, so an allocator can place it (by peer address, or beside the SA
+/// it belongs to or replaces).
 pub trait SpiAllocator {
-    /// An IKE SPI (never 0) from 64 random bits.
-    fn ike_spi(&mut self, random: u64) -> u64;
-    /// An ESP SPI (at least 256) from 32 random bits.
-    fn child_spi(&mut self, random: u32) -> u32;
+    /// Our IKE SPI (never 0) from 64 random bits, for a new IKE SA with the
+    /// peer at `peer`, as initiator or responder.
+    fn ike_spi(&mut self, random: u64, peer: IpAddr) -> u64;
+
+    /// Our IKE SPI (never 0) from 64 random bits for the IKE SA that
+    /// replaces `old` (our SPI) in a rekey (RFC 7296 section 2.18), as
+    /// initiator or responder. The CHILD_SAs of `old` move to the new SA
+    /// with their SPIs, so an allocator that places SAs keeps the new one
+    /// where `old` is (its peer's address may have changed since, behind a
+    /// NAT) and must override this. By default the SPI is random, as from
+    /// [`RandomSpis`].
+    fn rekeyed_ike_spi(&mut self, random: u64, old: IkeSaId) -> u64 {
+        let _ = old;
+        random.max(1)
+    }
+
+    /// Our inbound ESP SPI (at least 256) from 32 random bits, for a
+    /// CHILD_SA of the IKE SA `ike_sa` (our SPI).
+    fn child_spi(&mut self, random: u32, ike_sa: IkeSaId) -> u32;
 }
 
 /// SPIs straight from the RNG.
@@ -41,10 +58,10 @@ pub trait SpiAllocator {
 pub struct RandomSpis;
 
 impl SpiAllocator for RandomSpis {
-    fn ike_spi(&mut self, random: u64) -> u64 {
+    fn ike_spi(&mut self, random: u64, _peer: IpAddr) -> u64 {
         random.max(1)
     }
-    fn child_spi(&mut self, random: u32) -> u32 {
+    fn child_spi(&mut self, random: u32, _ike_sa: IkeSaId) -> u32 {
         random.max(256)
     }
 }
@@ -122,20 +139,20 @@ pub(crate) struct Allocator<'a> {
 }
 
 impl Allocator<'_> {
-    /// A fresh inbound ESP SPI.
-    pub(crate) fn child_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u32 {
+    /// A fresh inbound ESP SPI for a CHILD_SA of `ike_sa`.
+    pub(crate) fn child_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, ike_sa: IkeSaId) -> u32 {
         loop {
-            let spi = self.spis.child_spi(rng.next_u32());
+            let spi = self.spis.child_spi(rng.next_u32(), ike_sa);
             if self.child_spis.insert(spi) {
                 return spi;
             }
         }
     }
 
-    /// A fresh IKE SPI of ours.
-    pub(crate) fn ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u64 {
+    /// A fresh IKE SPI of ours for the IKE SA replacing `old`.
+    pub(crate) fn rekeyed_ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, old: IkeSaId) -> u64 {
         loop {
-            let spi = self.spis.ike_spi(rng.next_u64());
+            let spi = self.spis.rekeyed_ike_spi(rng.next_u64(), old);
             if spi != 0 && spi != self.lent && !self.ike_spis.contains_key(&spi) {
                 return spi;
             }
@@ -218,7 +235,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<IkeSaId, Error> {
-        let spi = self.new_ike_spi(rng);
+        let spi = self.new_ike_spi(rng, remote.ip());
         let sa = IkeSa::initiate(&self.config, rng, now, spi, local, remote, &mut self.out)?;
         self.sas.insert(spi, sa);
         Ok(IkeSaId(spi))
@@ -261,7 +278,7 @@ impl Endpoint {
             {
                 return Ok(());
             }
-            let spi_r = self.new_ike_spi(rng);
+            let spi_r = self.new_ike_spi(rng, remote.ip());
             if let Some(sa) =
                 IkeSa::respond(&self.config, rng, now, spi_r, local, remote, &msg, &mut self.out)?
             {
@@ -536,6 +553,15 @@ impl Endpoint {
         Ok(())
     }
 
+    /// The current state of IKE SA `sa`, live or PASSIVE, for a bulk resync
+    /// of a node that (re)joins the cluster (its CHILD_SAs' keys travel
+    /// apart, as with [`SyncEvent::ChildAdded`]); `None` if the SA is
+    /// unknown or not established (half-open, failed).
+    #[must_use]
+    pub fn snapshot(&self, sa: IkeSaId) -> Option<IkeSaState> {
+        self.sas.get(&sa.0).and_then(IkeSa::established_snapshot)
+    }
+
     /// Takes over a PASSIVE mirror: it goes live and answers from now on.
     pub fn activate(&mut self, now: Instant, sa: IkeSaId) -> Result<(), Error> {
         self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?.activate(now);
@@ -565,9 +591,9 @@ impl Endpoint {
         self.sas.values().map(IkeSa::id)
     }
 
-    fn new_ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> u64 {
+    fn new_ike_spi<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, peer: IpAddr) -> u64 {
         loop {
-            let spi = self.spis.ike_spi(rng.next_u64());
+            let spi = self.spis.ike_spi(rng.next_u64(), peer);
             if spi != 0 && !self.sas.contains_key(&spi) {
                 return spi;
             }

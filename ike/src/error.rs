@@ -42,6 +42,12 @@ pub enum Error {
     /// fragments or octets, RFC 7383): the fragment is dropped silently.
     #[error("fragment refused: {0}")]
     FragmentLimit(&'static str),
+    /// Sync state octets of a format version this build does not know.
+    #[error("unsupported sync state format version {0}")]
+    SyncVersion(u8),
+    /// Sync state octets that are truncated, too large or inconsistent.
+    #[error("invalid sync state: {0}")]
+    InvalidSyncState(&'static str),
     /// A cryptographic operation failed or was misused.
     #[error(transparent)]
     Crypto(#[from] tandem_crypto::Error),

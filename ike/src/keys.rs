@@ -187,6 +187,17 @@ impl IkeKeys {
         })
     }
 
+    /// The seven keys in the order of [`Self::derive`]: `SK_d`, `SK_ai`,
+    /// `SK_ar`, `SK_ei`, `SK_er`, `SK_pi`, `SK_pr`.
+    pub(crate) fn parts(&self) -> [&SecretBytes; 7] {
+        [&self.sk_d, &self.sk_ai, &self.sk_ar, &self.sk_ei, &self.sk_er, &self.sk_pi, &self.sk_pr]
+    }
+
+    /// The keys from their seven parts, in the order of [`Self::parts`].
+    pub(crate) fn from_parts([sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr]: [SecretBytes; 7]) -> Self {
+        Self { sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr }
+    }
+
     /// `SK_d`: the key Child SA KEYMAT and a rekeyed IKE SA's SKEYSEED are
     /// derived from.
     pub fn sk_d(&self) -> &SecretBytes {

@@ -11,7 +11,8 @@
 //! - [`fragment`]: IKE message fragmentation (RFC 7383): SKF fragments out, reassembly in.
 //! - [`natd`]: NAT detection hashes (section 2.23).
 //! - [`sync`]: what a cluster standby mirrors: sync events, IKE SA
-//!   state snapshots, PASSIVE SAs and their activation.
+//!   state snapshots and their octets (with CHILD_SAs'), PASSIVE SAs and
+//!   their activation.
 //! - [`select`]: proposal selection by the configured preference.
 //! - [`narrow`]: traffic selector narrowing (section 2.9).
 //! - [`auth`]: the AUTH payload's signed octets and PSK authentication

@@ -251,7 +251,7 @@ impl IkeSa {
         let old = self.crypto.as_ref().ok_or(Error::InvalidSyntax("rekey before keys"))?;
         // Section 2.18: the old SA's PRF and SK_d make the new SKEYSEED.
         let seed = rekey_skeyseed(old.prf, old.keys.sk_d().expose(), g_ir.expose(), ni, &nr);
-        let new_spi = alloc.ike_spi(rng);
+        let new_spi = alloc.rekeyed_ike_spi(rng, self.id);
         // Whoever starts the rekey is the new SA's original initiator.
         let crypto = derive_from_seed(prf, &chosen, &seed, ni, &nr, (peer_spi, new_spi), Role::Responder)?;
 
@@ -294,7 +294,7 @@ impl IkeSa {
         }
         let child =
             self.children.iter().find(|c| c.inbound == inbound).cloned().ok_or(Error::UnknownChild)?;
-        let spi = alloc.child_spi(rng);
+        let spi = alloc.child_spi(rng, self.id);
         let mut ni = vec![0u8; NONCE_LEN];
         rng.fill_bytes(&mut ni);
         let group = config.child.proposals.iter().find_map(|p| p.dh.first().copied());
@@ -488,7 +488,7 @@ impl IkeSa {
         }
         let group = super::first_group(&config.proposals)
             .ok_or(Error::InvalidSuite("IKE proposal without a group"))?;
-        let spi = alloc.ike_spi(rng);
+        let spi = alloc.rekeyed_ike_spi(rng, self.id);
         let mut ni = vec![0u8; NONCE_LEN];
         rng.fill_bytes(&mut ni);
         let ke = KeyExchange::generate(group, rng);

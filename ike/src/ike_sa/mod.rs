@@ -870,7 +870,7 @@ impl IkeSa {
         self.pending = None;
 
         // IKE_AUTH: IDi, [CERT...], [CERTREQ], AUTH, SAi2, TSi, TSr.
-        let child_spi = alloc.child_spi(rng);
+        let child_spi = alloc.child_spi(rng, self.id);
         let idi = config.local_id.body();
         let (method, auth) = self.our_auth(config, rng, &idi)?;
         let child_sa =
@@ -1035,7 +1035,7 @@ impl IkeSa {
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err(NotifyType::TS_UNACCEPTABLE);
         }
-        Ok((ChildOffer { selected, spi: alloc.child_spi(rng), peer_spi }, local_ts, remote_ts))
+        Ok((ChildOffer { selected, spi: alloc.child_spi(rng, self.id), peer_spi }, local_ts, remote_ts))
     }
 
     /// Initiator: the IKE_AUTH response.
@@ -1455,6 +1455,12 @@ impl IkeSa {
             expire_at: self.expire_at,
             keys: crypto.keys.clone(),
         })
+    }
+
+    /// The state of an established or PASSIVE SA, for a node that
+    /// (re)joins the cluster; `None` for SAs not (or no longer) up.
+    pub(crate) fn established_snapshot(&self) -> Option<IkeSaState> {
+        matches!(self.state, State::Established | State::Passive).then(|| self.snapshot()).flatten()
     }
 
     /// A PASSIVE mirror of another node's SA, from its state.

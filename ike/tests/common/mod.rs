@@ -80,9 +80,14 @@ pub struct Sim {
 impl Sim {
     /// The initiator has queued its IKE_SA_INIT request (in `flight`).
     pub fn new(ic: IkeConfig, rc: IkeConfig, seed: u64) -> Self {
+        Self::with_endpoints(Endpoint::new(ic), Endpoint::new(rc), seed)
+    }
+
+    /// Like [`Self::new`], with endpoints made by the test.
+    pub fn with_endpoints(i: Endpoint, r: Endpoint, seed: u64) -> Self {
         let mut s = Sim {
-            i: Endpoint::new(ic),
-            r: Endpoint::new(rc),
+            i,
+            r,
             rng: ChaCha20Rng::seed_from_u64(seed),
             now: origin(),
             i_events: Vec::new(),

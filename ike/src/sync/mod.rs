@@ -12,6 +12,21 @@
 //! no timers, and turns a copy live with `activate` when its segment is
 //! taken over. These carry key material: they must only travel over the
 //! cluster's authenticated and encrypted sync channel.
+//!
+//! To cross that channel, [`IkeSaState::encode`] and [`encode_child`] turn
+//! the state of an IKE SA and a CHILD_SA (keys included) into octets, and
+//! [`IkeSaState::decode`] and [`decode_child`] take them back; deadlines
+//! travel as milliseconds on a cluster-wide [`TimeBase`], as each node's
+//! `Instant`s mean nothing to the others. An [`Endpoint`](crate::Endpoint)
+//! hands out the state of any IKE SA it holds with `snapshot`, for a node
+//! that (re)joins.
+
+mod codec;
+
+pub use codec::{
+    MAX_ADDRESSES, MAX_CHILDREN, MAX_DATAGRAM, MAX_FRAGMENTS, MAX_KEY_LEN, MAX_SELECTORS,
+    SYNC_FORMAT_VERSION, TimeBase, decode_child, encode_child,
+};
 
 use crate::event::{ChildSa, IkeSaId, NatState};
 use crate::keys::IkeKeys;

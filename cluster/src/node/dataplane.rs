@@ -1,0 +1,302 @@
+//! A node's ESP state: every CHILD_SA of the cluster installed (its own
+//! and mirrored ones), each tagged with its segment, so a packet is
+//! decrypted or encrypted only by the segment's owner while every node
+//! keeps the counters moving.
+
+use crate::Error;
+use crate::segment::{Segment, SegmentSet};
+use crate::sync::wire::{OutboundCounter, ReplaySnapshot};
+use core::ops::Range;
+use rand_core::CryptoRng;
+use std::collections::HashMap;
+use tandem_crypto::proposal::EncrAlgorithm;
+use tandem_esp::{
+    Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, OutboundSa, Policy, PolicyId, SaParams, Sad, Spd,
+    Suite, TAILROOM, UdpEncap,
+};
+use tandem_ike::{ChildSa, IkeSaId};
+
+/// Where an outbound policy sends its packets.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    sa: OutboundId,
+    segment: Segment,
+}
+
+/// One installed CHILD_SA.
+struct Child {
+    /// As negotiated, keys included (a resync sends it on).
+    sa: ChildSa,
+    /// The IKE SA it belongs to now (a rekey of the IKE SA moves it).
+    ike_sa: IkeSaId,
+    segment: Segment,
+    outbound: OutboundId,
+    policies: Vec<PolicyId>,
+    /// Packets seen while not owning it, for sampling.
+    seen: u64,
+    /// The outbound counter and inbound window top last synced.
+    synced: (u64, u64),
+}
+
+/// What happened to an outbound plaintext packet.
+pub(crate) enum Sent {
+    /// Encrypted: the whole outer packet.
+    Encrypted(Vec<u8>),
+    /// Not ours: its SA's counter moved on.
+    Counted,
+}
+
+/// What happened to an inbound ESP packet.
+pub(crate) enum Received {
+    /// Decrypted: the inner packet.
+    Decrypted(Vec<u8>),
+    /// Not ours and sampled: verified, the window moved.
+    Verified,
+    /// Not ours and not sampled.
+    Skipped,
+}
+
+/// All CHILD_SAs of the cluster on one node.
+pub(crate) struct Dataplane {
+    sad: Sad,
+    spd: Spd<Target>,
+    children: HashMap<u32, Child>,
+    /// Standbys verify every `sample_every`-th packet of an SA.
+    sample_every: u64,
+}
+
+impl Dataplane {
+    pub(crate) fn new(hash_seed: u64, sample_every: u32) -> Self {
+        Self {
+            sad: Sad::new(hash_seed),
+            spd: Spd::new(),
+            children: HashMap::new(),
+            sample_every: u64::from(sample_every.max(1)),
+        }
+    }
+
+    /// Installs a CHILD_SA in `segment` (replacing an older copy).
+    pub(crate) fn install<R: CryptoRng + ?Sized>(
+        &mut self,
+        c: &ChildSa,
+        segment: Segment,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.remove(c.inbound_spi);
+        let suite = suite(c)?;
+        let encap =
+            c.udp_encap.then_some(UdpEncap { local_port: c.local.port(), remote_port: c.remote.port() });
+        let mut inp =
+            SaParams::new(c.inbound_spi, suite, c.dangerous_inbound_keymat(), c.local.ip(), c.remote.ip());
+        inp.esn = c.esn;
+        inp.udp_encap = encap;
+        let mut inbound = InboundSa::new(&inp)?;
+        inbound.set_selectors(
+            c.local_ts.iter().map(selector).collect(),
+            c.remote_ts.iter().map(selector).collect(),
+        );
+        let mut outp =
+            SaParams::new(c.outbound_spi, suite, c.dangerous_outbound_keymat(), c.local.ip(), c.remote.ip());
+        outp.esn = c.esn;
+        outp.udp_encap = encap;
+        let outbound = OutboundSa::new(&outp, rng)?;
+        self.sad.insert_inbound(inbound)?;
+        let id = self.sad.insert_outbound(outbound);
+        let target = Target { sa: id, segment };
+        let mut policies = Vec::new();
+        for l in &c.local_ts {
+            for r in &c.remote_ts {
+                if l.start_addr.is_ipv4() == r.start_addr.is_ipv4() {
+                    policies.push(self.spd.insert(Policy {
+                        local: selector(l),
+                        remote: selector(r),
+                        target,
+                    }));
+                }
+            }
+        }
+        let child = Child {
+            sa: c.clone(),
+            ike_sa: c.ike_sa,
+            segment,
+            outbound: id,
+            policies,
+            seen: 0,
+            synced: (0, 0),
+        };
+        self.children.insert(c.inbound_spi, child);
+        Ok(())
+    }
+
+    /// Removes the CHILD_SA with inbound SPI `spi`.
+    pub(crate) fn remove(&mut self, spi: u32) -> bool {
+        let Some(c) = self.children.remove(&spi) else { return false };
+        self.sad.remove_inbound(spi);
+        self.sad.remove_outbound(c.outbound);
+        for p in c.policies {
+            self.spd.remove(p);
+        }
+        true
+    }
+
+    /// Removes every CHILD_SA of an IKE SA.
+    pub(crate) fn remove_ike(&mut self, ike_sa: IkeSaId) {
+        let spis: Vec<u32> =
+            self.children.iter().filter(|(_, c)| c.ike_sa == ike_sa).map(|(&s, _)| s).collect();
+        for s in spis {
+            self.remove(s);
+        }
+    }
+
+    /// Moves a CHILD_SA to another IKE SA (the old one was rekeyed).
+    pub(crate) fn reparent(&mut self, spi: u32, ike_sa: IkeSaId) {
+        if let Some(c) = self.children.get_mut(&spi) {
+            c.ike_sa = ike_sa;
+        }
+    }
+
+    /// The CHILD_SAs of an IKE SA, keys included, with their inbound SPIs.
+    pub(crate) fn children_of(&self, ike_sa: IkeSaId) -> impl Iterator<Item = &ChildSa> {
+        self.children.values().filter(move |c| c.ike_sa == ike_sa).map(|c| &c.sa)
+    }
+
+    /// Number of installed CHILD_SAs.
+    pub(crate) fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// An ESP packet at `buf[esp]`: decrypted when `owned` has its segment,
+    /// else sampled. Unknown SPIs and bad packets are errors.
+    pub(crate) fn receive(
+        &mut self,
+        buf: &mut [u8],
+        esp: Range<usize>,
+        spi: u32,
+        owned: SegmentSet,
+    ) -> Result<Received, Error> {
+        let c = self.children.get_mut(&spi).ok_or(Error::Packet("unknown SPI"))?;
+        if owned.contains(c.segment) {
+            let Decapsulated { range, .. } = self.sad.decapsulate(buf, esp)?;
+            return Ok(Received::Decrypted(buf[range].to_vec()));
+        }
+        c.seen += 1;
+        if c.seen % self.sample_every != 1 && self.sample_every > 1 {
+            return Ok(Received::Skipped);
+        }
+        self.sad.decapsulate(buf, esp)?;
+        Ok(Received::Verified)
+    }
+
+    /// A plaintext packet from the protected side: encrypted when `owned`
+    /// has its SA's segment; otherwise only the SA's counter moves, as on
+    /// the owner. `None` when no policy covers it.
+    pub(crate) fn send(&mut self, packet: &[u8], owned: SegmentSet) -> Result<Option<Sent>, Error> {
+        let Some(&t) = self.spd.lookup(packet)? else { return Ok(None) };
+        let sa = self.sad.outbound_mut(t.sa).ok_or(Error::UnknownSa)?;
+        if !owned.contains(t.segment) {
+            sa.advance_seq_to(sa.next_seq().saturating_add(1));
+            return Ok(Some(Sent::Counted));
+        }
+        let mut buf = vec![0u8; HEADROOM + packet.len() + TAILROOM];
+        buf[HEADROOM..HEADROOM + packet.len()].copy_from_slice(packet);
+        let r = sa.encapsulate(&mut buf, HEADROOM..HEADROOM + packet.len(), Framing::Ip)?;
+        buf.truncate(r.end);
+        buf.drain(..r.start);
+        Ok(Some(Sent::Encrypted(buf)))
+    }
+
+    /// Jumps the outbound counters of the SAs in `segments` forward by
+    /// `margin`: numbers the old owner may have used since its last sync
+    /// are never sent again.
+    pub(crate) fn jump(&mut self, segments: SegmentSet, margin: u64) {
+        for c in self.children.values().filter(|c| segments.contains(c.segment)) {
+            if let Some(sa) = self.sad.outbound_mut(c.outbound) {
+                sa.advance_seq_to(sa.next_seq().saturating_add(margin));
+            }
+        }
+    }
+
+    /// Counters and windows of the SAs in `segments`: with
+    /// `changed_only`, those that moved since the last such call (which
+    /// marks them synced), else all.
+    pub(crate) fn esp_state(
+        &mut self,
+        segments: SegmentSet,
+        changed_only: bool,
+    ) -> Vec<(OutboundCounter, ReplaySnapshot)> {
+        let mut v = Vec::new();
+        for (&spi, c) in self.children.iter_mut().filter(|(_, c)| segments.contains(c.segment)) {
+            let seq = self.sad.outbound(c.outbound).map_or(0, |s| s.next_seq().saturating_sub(1));
+            let Some(win) = self.sad.inbound(spi).map(InboundSa::replay_window) else { continue };
+            if changed_only {
+                if (seq, win.top()) == c.synced {
+                    continue;
+                }
+                c.synced = (seq, win.top());
+            }
+            let (top, bitmap) = win.snapshot();
+            v.push((OutboundCounter { spi: c.sa.outbound_spi, seq }, ReplaySnapshot { spi, top, bitmap }));
+        }
+        v
+    }
+
+    /// Marks every SA as unsynced, so the next [`Self::esp_state`] sends all.
+    pub(crate) fn resend_esp_state(&mut self) {
+        for c in self.children.values_mut() {
+            c.synced = (u64::MAX, u64::MAX);
+        }
+    }
+
+    /// Applies a peer's counters and windows.
+    pub(crate) fn apply_esp_state(&mut self, out: &[OutboundCounter], inb: &[ReplaySnapshot]) {
+        for o in out {
+            if let Some(c) = self.children.values().find(|c| c.sa.outbound_spi == o.spi)
+                && let Some(sa) = self.sad.outbound_mut(c.outbound)
+            {
+                sa.advance_seq_to(o.seq.saturating_add(1));
+            }
+        }
+        for r in inb {
+            if let Some(sa) = self.sad.inbound_mut(r.spi) {
+                sa.merge_replay(r.top, &r.bitmap);
+            }
+        }
+    }
+
+    /// Packet, replay and ICV counters over all SAs: (decrypted or verified
+    /// packets in, encrypted packets out, replay drops, ICV drops).
+    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
+        let mut t = (0, 0, 0, 0);
+        for s in self.sad.inbound_sas() {
+            t.0 += s.stats().packets;
+            t.2 += s.stats().drops.replay;
+            t.3 += s.stats().drops.bad_icv;
+        }
+        for (_, s) in self.sad.outbound_sas() {
+            t.1 += s.stats().packets;
+        }
+        t
+    }
+}
+
+/// The ESP suite a CHILD_SA negotiated.
+fn suite(c: &ChildSa) -> Result<Suite, Error> {
+    match c.encr {
+        EncrAlgorithm::Aead(a) => Ok(Suite::Aead(a)),
+        EncrAlgorithm::Cbc(cbc) => {
+            let i = c.integ.ok_or(Error::Config("a CBC CHILD_SA without integrity"))?;
+            Ok(Suite::CbcHmac(cbc, i))
+        }
+    }
+}
+
+/// An IKE traffic selector as the ESP engine's.
+fn selector(ts: &tandem_ike::wire::TrafficSelector) -> tandem_esp::TrafficSelector {
+    tandem_esp::TrafficSelector {
+        start: ts.start_addr,
+        end: ts.end_addr,
+        protocol: ts.ip_protocol,
+        start_port: ts.start_port,
+        end_port: ts.end_port,
+    }
+}

@@ -1,0 +1,69 @@
+//! The whole-cluster simulation: every scenario for fixed seeds and one
+//! random seed (printed, so a failure can be replayed with
+//! `TANDEM_SIM_SEED=<seed> cargo test --test cluster_sim`).
+
+use tandem::sim::scenario::{self, Scenario};
+
+/// Fixed seeds, plus the seed from `TANDEM_SIM_SEED` or a random one.
+fn seeds() -> Vec<u64> {
+    let extra = std::env::var("TANDEM_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).expect("random seed");
+        u64::from_le_bytes(b)
+    });
+    println!("random seed of this run: {extra}");
+    vec![1, 2, extra]
+}
+
+fn check(s: Scenario, nodes: u8, clients: u16) {
+    for seed in seeds() {
+        let out = scenario::run(s, seed, nodes, clients).expect("the site builds");
+        println!("{}", out.report);
+        assert!(out.violations.is_empty(), "{} failed with seed {seed}:\n{}", s.name(), out.report);
+    }
+}
+
+#[test]
+fn steady_state_shares_the_traffic() {
+    check(Scenario::Steady, 3, 6);
+}
+
+#[test]
+fn the_owner_of_a_client_dies_mid_stream() {
+    check(Scenario::KillOwner, 3, 6);
+}
+
+#[test]
+fn four_nodes_survive_the_death_of_an_owner() {
+    check(Scenario::KillOwner, 4, 8);
+}
+
+#[test]
+fn a_revived_node_reintegrates_without_rekeys() {
+    check(Scenario::Reintegrate, 3, 6);
+}
+
+#[test]
+fn a_partitioned_sync_link_heals() {
+    check(Scenario::PartitionSync, 3, 6);
+}
+
+#[test]
+fn one_percent_loss_on_the_sync_link() {
+    check(Scenario::LossySync, 3, 6);
+}
+
+#[test]
+fn a_rekey_during_failover_completes() {
+    check(Scenario::RekeyDuringFailover, 3, 6);
+}
+
+#[test]
+fn rolling_restart_of_every_node() {
+    check(Scenario::RollingRestart, 3, 6);
+}
+
+#[test]
+fn two_nodes_fail_over_and_reintegrate() {
+    check(Scenario::Reintegrate, 2, 4);
+}

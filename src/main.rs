@@ -4,9 +4,9 @@
 //! - `tandem check -c FILE`: validates a gateway configuration (see
 //!   docs/config.md).
 //! - `tandem segment-of ADDR`: the cluster segment of a peer address.
-//! - `tandem demo`: an in-process run of the data path that needs no root:
-//!   a key exchange, KEYMAT derivation, ESP SAs in both directions, and a
-//!   batch of packets through them with the drop counters shown.
+//! - `tandem demo`: a three-node cluster in the deterministic simulation,
+//!   with a node killed and revived; `tandem demo esp`: the ESP data path
+//!   alone. Neither needs root.
 
 mod config;
 mod control;

@@ -67,3 +67,36 @@ fn rolling_restart_of_every_node() {
 fn two_nodes_fail_over_and_reintegrate() {
     check(Scenario::Reintegrate, 2, 4);
 }
+
+#[test]
+fn an_operator_drops_takes_and_resyncs_a_segment() {
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World};
+    use tandem_cluster::{NodeId, SegmentSet};
+
+    let mut w = World::new(SimConfig::new(5, 3, 6)).expect("site");
+    w.run_until(Duration::from_secs(3));
+    let seg = w.client_segment(0).expect("segment");
+    let mut set = SegmentSet::EMPTY;
+    set.insert(seg);
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let other = (owner + 1) % 3;
+    w.operate(owner, |n, now| n.drop_segments(now, set));
+    w.run_until(Duration::from_secs(4));
+    assert_eq!(scenario::owner_of_client(&w, 0), None, "dropped by hand, and nobody steps in");
+    let echoed = w.clients[0].stats.echoed;
+    w.run_until(Duration::from_millis(4500));
+    assert_eq!(w.clients[0].stats.echoed, echoed, "client 0 is not served");
+    // The owner takes it back; another node is refused while it claims it.
+    let r = w.operate(owner, |n, now| n.take_segments(now, set)).expect("alive");
+    assert_eq!(r, Ok(()));
+    w.run_until(Duration::from_secs(5));
+    assert_eq!(scenario::owner_of_client(&w, 0), Some(owner));
+    let r = w.operate(other, |n, now| n.take_segments(now, set)).expect("alive");
+    assert_eq!(r, Err(NodeId(owner + 1)), "refused: the owner claims it");
+    let applied = w.node(other).expect("alive").stats().sync_applied;
+    w.operate(other, |n, now| n.resync_segments(now, set));
+    w.run_until(Duration::from_secs(6));
+    assert!(w.node(other).expect("alive").stats().sync_applied > applied + 1, "the resync arrived");
+    assert!(w.clients[0].stats.echoed > echoed + 50, "client 0 is served again");
+}

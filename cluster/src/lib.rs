@@ -7,7 +7,7 @@
 //! no I/O, reads no clock and draws randomness only from RNGs its caller
 //! passes in.
 //!
-//! Built so far, the segment and ownership layer, bottom up:
+//! Bottom up:
 //!
 //! - [`segment`]: the peers are split into `1..=64` segments
 //!   ([`SegmentCount`]). A new IKE SA's segment comes from its peer's
@@ -29,8 +29,13 @@
 //! - [`sync`]: the sync protocol's lower layers: versioned TLV messages,
 //!   sealed with an AEAD keyed from the cluster secret per sender, over a
 //!   reliable, ordered, replay-protected channel per peer.
+//! - [`pool`]: HA address pools split by segment.
+//! - [`node`]: a cluster node: the IKE and ESP engines wired to
+//!   membership (heartbeats, quorum, self-fencing), mirroring, resync,
+//!   takeover and reintegration, and the ESP counter and replay sharing.
+//!   docs/cluster.md describes the whole.
 //!
-//! To drive it: build a [`Layout`] from the `[cluster]` config; whenever
+//! A gateway drives a [`Node`]. Underneath, the node does this: build a [`Layout`]; whenever
 //! the membership view changes, compute the new [`Assignment`], apply and
 //! announce [`Assignment::changes_for`] this node (drops before takes);
 //! place new IKE SAs with [`segment_of`] and allocate their SPIs with

@@ -202,6 +202,15 @@ impl World {
         self.nodes.get(usize::from(i)).and_then(|s| s.as_ref()).map(|s| &s.node)
     }
 
+    /// Acts on the live node `i` as an operator would (take, drop,
+    /// resync); `None` if it is dead.
+    pub fn operate<T>(&mut self, i: u8, f: impl FnOnce(&mut Node, Instant) -> T) -> Option<T> {
+        let now = self.now;
+        let r = f(&mut self.nodes.get_mut(usize::from(i))?.as_mut()?.node, now);
+        self.after_node(i);
+        Some(r)
+    }
+
     /// A switch, to impair or partition.
     pub fn lan(&mut self, lan: Lan) -> &mut Switch {
         &mut self.lans[lan as usize]

@@ -1,4 +1,4 @@
-//! `tandem demo`: two endpoints in one process agree on keys and pass
+//! `tandem demo esp`: two endpoints in one process agree on keys and pass
 //! traffic through userspace ESP, then a replayed and a forged packet are
 //! refused and the counters printed.
 
@@ -12,9 +12,9 @@ use tandem_esp::{
     TAILROOM, TrafficSelector,
 };
 
-/// Options of `tandem demo`.
+/// Options of `tandem demo esp`.
 #[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
+pub(crate) struct EspArgs {
     /// IKE proposal in strongSwan syntax: its PRF and key exchange are used.
     #[arg(long, default_value = "aes256gcm16-prfsha256-x25519")]
     ike_proposal: String,
@@ -29,10 +29,9 @@ pub(crate) struct DemoArgs {
     size: usize,
 }
 
-/// Errors of the demo, as text for the terminal.
-type DemoResult<T> = Result<T, String>;
+use super::DemoResult;
 
-pub(crate) fn run(args: &DemoArgs) -> DemoResult<()> {
+pub(crate) fn run(args: &EspArgs) -> DemoResult<()> {
     if !(28..=65_000).contains(&args.size) {
         return Err(format!("--size {} is outside 28..=65000", args.size));
     }

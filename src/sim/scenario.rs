@@ -138,6 +138,11 @@ pub fn run(scenario: Scenario, seed: u64, nodes: u8, clients: u16) -> Result<Out
             w.run_until(t);
         }
     }
+    if scenario != Scenario::RekeyDuringFailover {
+        for c in w.clients.iter().filter(|c| c.stats.child_rekeys > 0) {
+            v.push(format!("client {}: {} CHILD_SA rekeys", c.id, c.stats.child_rekeys));
+        }
+    }
     check(&w, &failovers, &mut v);
     let report = report(&w, scenario, &failovers, &v);
     Ok(Outcome { report, violations: v, world: w })

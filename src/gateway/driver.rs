@@ -6,15 +6,14 @@ use super::control::{self, Call, ControlSocket};
 use super::dataplane::{Dataplane, prefixes, suite};
 use super::netlink::Netlink;
 use super::tun::Tun;
+use super::udp::{self, NattSocket};
 use crate::control::{ChildSaView, IkeSaView, Reply, Request, Status};
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use rand_core::UnwrapErr;
-use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tandem_esp::{HEADROOM, TAILROOM};
 use tandem_ike::IkeSaId;
 use tandem_ike::pool::RangePool;
 use tandem_ike::wire::TrafficSelector;
@@ -24,12 +23,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+mod datapath;
+use datapath::Batches;
+
 /// How long a shutdown waits for peers to acknowledge the Deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often a node behind a NAT sends NAT-keepalives (RFC 3948 section 4).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
-/// TUN packets handled per wakeup before the sockets get a turn.
-const TUN_BATCH: usize = 64;
 /// The largest packet read from the TUN device or a socket.
 const MAX_PACKET: usize = 65_535;
 
@@ -95,18 +95,6 @@ pub(crate) fn run(plan: Plan) -> Result<(), GatewayError> {
     })
 }
 
-/// A UDP socket bound to `addr`, marked so its packets bypass the tunnel
-/// routes.
-fn udp_socket(addr: SocketAddr, fwmark: u32) -> Result<UdpSocket, GatewayError> {
-    let ctx = |e| GatewayError::io(format!("binding UDP {addr}"), e);
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(ctx)?;
-    s.set_reuse_address(true).map_err(ctx)?;
-    s.set_mark(fwmark).map_err(ctx)?;
-    s.set_nonblocking(true).map_err(ctx)?;
-    s.bind(&addr.into()).map_err(ctx)?;
-    UdpSocket::from_std(s.into()).map_err(ctx)
-}
-
 #[allow(clippy::disallowed_methods)] // the runtime owns the clock
 fn now() -> Instant {
     Instant::now()
@@ -119,7 +107,7 @@ struct Gateway {
     net: Netlink,
     tun: Tun,
     ike: UdpSocket,
-    natt: UdpSocket,
+    natt: NattSocket,
     rng: UnwrapErr<getrandom::SysRng>,
     sas: HashMap<IkeSaId, SaInfo>,
     started: Instant,
@@ -130,11 +118,11 @@ struct Gateway {
 impl Gateway {
     async fn start(mut plan: Plan) -> Result<Self, GatewayError> {
         let mut rng = UnwrapErr(getrandom::SysRng);
-        let ike = udp_socket(SocketAddr::new(plan.local, plan.ports.0), plan.fwmark)?;
-        let natt = udp_socket(SocketAddr::new(plan.local, plan.ports.1), plan.fwmark)?;
+        let ike = udp::bind(SocketAddr::new(plan.local, plan.ports.0), plan.fwmark)?;
+        let natt = NattSocket::bind(SocketAddr::new(plan.local, plan.ports.1), plan.fwmark)?;
         let tun = Tun::open(&plan.tun_name)?;
         let net = Netlink::new(tun.index(), plan.mtu, plan.table, plan.fwmark).await?;
-        info!(tun = tun.name(), mtu = plan.mtu, "data path up");
+        info!(tun = tun.name(), mtu = plan.mtu, offloads = tun.offloads(), "data path up");
         let mut ep = Endpoint::new(plan.ike.clone());
         #[allow(clippy::disallowed_methods)]
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -176,8 +164,7 @@ impl Gateway {
         let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ike_buf = vec![0u8; MAX_PACKET];
-        let mut natt_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
-        let mut tun_buf = vec![0u8; HEADROOM + MAX_PACKET + TAILROOM];
+        let mut batches = Batches::new();
         let mut shutdown: Option<Instant> = None;
         let (ike_local, natt_local) = (
             SocketAddr::new(self.plan.local, self.plan.ports.0),
@@ -191,19 +178,13 @@ impl Gateway {
                     let (n, from) = r.map_err(|e| GatewayError::io("receiving on UDP 500", e))?;
                     self.ike_datagram(ike_local, from, &ike_buf[..n]);
                 }
-                r = self.natt.recv_from(&mut natt_buf[HEADROOM..HEADROOM + MAX_PACKET]) => {
-                    let (n, from) = r.map_err(|e| GatewayError::io("receiving on UDP 4500", e))?;
-                    self.natt_datagram(natt_local, from, &mut natt_buf, n);
+                r = self.natt.readable() => {
+                    r.map_err(|e| GatewayError::io("receiving on UDP 4500", e))?;
+                    self.drain_network(natt_local, &mut batches).await?;
                 }
-                r = self.tun.recv(&mut tun_buf[HEADROOM..HEADROOM + MAX_PACKET]) => {
-                    let n = r.map_err(|e| GatewayError::io("reading the TUN device", e))?;
-                    self.plaintext(&mut tun_buf, n).await;
-                    for _ in 1..TUN_BATCH {
-                        match self.tun.try_recv(&mut tun_buf[HEADROOM..HEADROOM + MAX_PACKET]) {
-                            Ok(n) => self.plaintext(&mut tun_buf, n).await,
-                            Err(_) => break,
-                        }
-                    }
+                r = self.tun.readable() => {
+                    r.map_err(|e| GatewayError::io("reading the TUN device", e))?;
+                    self.drain_tun(&mut batches).await?;
                 }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.ep.handle_timeout(now(), &mut self.rng);
@@ -444,42 +425,6 @@ impl Gateway {
         }
     }
 
-    /// A datagram on the NAT-T port: a keepalive, IKE behind the non-ESP
-    /// marker, or ESP (RFC 3948 section 2).
-    fn natt_datagram(&mut self, local: SocketAddr, from: SocketAddr, buf: &mut [u8], n: usize) {
-        let data = &buf[HEADROOM..HEADROOM + n];
-        if data == [0xff] {
-            return;
-        }
-        if data.len() >= 4 && data[..4] == [0; 4] {
-            let ike = data[4..].to_vec();
-            self.ike_datagram(local, from, &ike);
-            return;
-        }
-        match self.dp.decrypt(buf, HEADROOM..HEADROOM + n) {
-            Ok(d) => {
-                if d.next_header == 4 || d.next_header == 41 {
-                    if let Err(e) = self.tun.send(&buf[d.range]) {
-                        warn!("writing to the TUN device: {e}");
-                    }
-                }
-            }
-            Err(e) => debug!(%from, "ESP packet dropped: {e}"),
-        }
-    }
-
-    /// A plaintext packet from the TUN device at `buf[HEADROOM..][..n]`.
-    async fn plaintext(&mut self, buf: &mut [u8], n: usize) {
-        match self.dp.encrypt(buf, HEADROOM..HEADROOM + n) {
-            Ok((to, esp)) => {
-                if let Err(e) = self.natt.send_to(&buf[esp], to).await {
-                    debug!(%to, "sending ESP: {e}");
-                }
-            }
-            Err(e) => debug!("plaintext packet dropped: {e}"),
-        }
-    }
-
     /// Sends what the IKE engine queued and acts on its events.
     async fn flush(&mut self) {
         while let Some(t) = self.ep.poll_transmit() {
@@ -489,7 +434,7 @@ impl Gateway {
                 framed.extend_from_slice(&t.data);
                 self.natt.send_to(&framed, t.remote).await
             } else {
-                self.ike.send_to(&t.data, t.remote).await
+                self.ike.send_to(&t.data, t.remote).await.map(|_| ())
             };
             if let Err(e) = r {
                 warn!(remote = %t.remote, "sending IKE: {e}");

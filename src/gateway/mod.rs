@@ -10,6 +10,7 @@ mod driver;
 mod netlink;
 mod plan;
 mod tun;
+mod udp;
 
 pub(crate) use driver::{Plan, run};
 

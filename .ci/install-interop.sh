@@ -5,7 +5,8 @@
 #   libcharon-extra-plugins) and the GCM/OpenSSL plugins (in
 #   libstrongswan-standard-plugins, only a Recommends of libstrongswan, so it is
 #   listed explicitly), swanctl, both charon binaries, iperf3, ip, iptables,
-#   ping and sysctl/pkill (procps).
+#   ping and sysctl/pkill (procps), and ethtool (the cluster tests turn
+#   checksum and segmentation offloads off on their veths).
 #
 # Idempotent and quiet: exits at once when everything is installed; runs
 # `apt-get update` only when a package cannot be installed from the current
@@ -30,6 +31,7 @@ PKGS=(
     iputils-ping
     procps
     openssl
+    ethtool
 )
 # shellcheck disable=SC2206
 [ -n "${INTEROP_EXTRA_PKGS:-}" ] && PKGS+=(${INTEROP_EXTRA_PKGS})

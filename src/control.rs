@@ -36,6 +36,25 @@ pub(crate) enum Request {
     },
     /// Re-read the configuration file.
     Reload,
+    /// Act on this cluster node's segments.
+    Segments {
+        /// What to do.
+        action: SegmentAction,
+        /// The segments (1-based).
+        segments: Vec<u32>,
+    },
+}
+
+/// What `tandem segments` does on a cluster node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SegmentAction {
+    /// Serve the segments again (refused while a live peer claims one).
+    Take,
+    /// Stop serving them here (no other node steps in while this one lives).
+    Drop,
+    /// Ask the other nodes again for their state.
+    Resync,
 }
 
 /// A gateway's answer.
@@ -82,6 +101,41 @@ pub(crate) struct Status {
     pub(crate) no_policy_drops: u64,
     /// ESP packets for unknown SPIs.
     pub(crate) unknown_spi_drops: u64,
+    /// The cluster, when this node is one of a cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cluster: Option<ClusterStatus>,
+}
+
+/// A cluster node's view of its cluster, in `tandem status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ClusterStatus {
+    /// This node's id.
+    pub(crate) node: u8,
+    /// The number of segments.
+    pub(crate) segment_count: u32,
+    /// This node holds the full state and may serve.
+    pub(crate) synced: bool,
+    /// The segments this node serves.
+    pub(crate) owned: Vec<u32>,
+    /// The other nodes.
+    pub(crate) members: Vec<MemberView>,
+    /// Sync messages sent and not yet acknowledged.
+    pub(crate) sync_backlog: usize,
+    /// Counters of the node engine, by name.
+    pub(crate) counters: Vec<(String, u64)>,
+}
+
+/// Another node in [`ClusterStatus`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct MemberView {
+    /// Its id.
+    pub(crate) id: u8,
+    /// It is heard.
+    pub(crate) live: bool,
+    /// It holds the full state.
+    pub(crate) synced: bool,
+    /// The segments it serves.
+    pub(crate) owned: Vec<u32>,
 }
 
 /// One IKE SA in `tandem sas`.
@@ -168,6 +222,9 @@ pub(crate) fn render(reply: &Reply) -> String {
                 "drops: {} without policy, {} unknown SPI",
                 s.no_policy_drops, s.unknown_spi_drops
             );
+            if let Some(c) = &s.cluster {
+                render_cluster(&mut out, c);
+            }
         }
         Reply::Sas { ike_sas } if ike_sas.is_empty() => out.push_str("no IKE SAs\n"),
         Reply::Sas { ike_sas } => {
@@ -211,6 +268,24 @@ pub(crate) fn render(reply: &Reply) -> String {
     out
 }
 
+/// The cluster part of `tandem status`.
+fn render_cluster(out: &mut String, c: &ClusterStatus) {
+    let list = |v: &[u32]| {
+        if v.is_empty() { "-".to_owned() } else { v.iter().map(u32::to_string).collect::<Vec<_>>().join(",") }
+    };
+    let state = |synced: bool| if synced { "synced" } else { "syncing" };
+    let _ = writeln!(out, "cluster: node {} ({}), {} segments", c.node, state(c.synced), c.segment_count);
+    let _ =
+        writeln!(out, "  node {:>2}  this node  {:<8} segments {}", c.node, state(c.synced), list(&c.owned));
+    for m in &c.members {
+        let live = if m.live { state(m.synced) } else { "dead" };
+        let _ = writeln!(out, "  node {:>2}  peer       {:<8} segments {}", m.id, live, list(&m.owned));
+    }
+    let _ = writeln!(out, "  sync backlog {}", c.sync_backlog);
+    let counters: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(out, "  {}", counters.join(", "));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +298,7 @@ mod tests {
             Request::Initiate { child: "net".into() },
             Request::Terminate { ike: "rw".into() },
             Request::Reload,
+            Request::Segments { action: SegmentAction::Drop, segments: vec![1, 3] },
         ] {
             let line = serde_json::to_string(&r).expect("encode");
             assert!(!line.contains('\n'));

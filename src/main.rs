@@ -1,6 +1,9 @@
 //! `tandem`: the gateway binary.
 //!
-//! - `tandem run -c FILE`: the gateway (IKE, ESP in UDP, a TUN device).
+//! - `tandem run -c FILE`: the gateway (IKE, ESP in UDP, a TUN device), or
+//!   with a `[cluster]` section a cluster node (AF_PACKET ports).
+//! - `tandem status|sas|initiate|terminate|reload|segments`: a running
+//!   gateway's control socket.
 //! - `tandem check -c FILE`: validates a gateway configuration (see
 //!   docs/config.md).
 //! - `tandem segment-of ADDR`: the cluster segment of a peer address.
@@ -49,6 +52,17 @@ enum Command {
     },
     /// Re-read the configuration file of a running gateway.
     Reload(ControlArgs),
+    /// Act on a running cluster node's segments (see `tandem status`).
+    Segments {
+        /// take: serve again; drop: stop serving here; resync: fetch the
+        /// state again from the other nodes.
+        action: control::SegmentAction,
+        /// Segment numbers (1-based).
+        #[arg(required = true, value_name = "N")]
+        segments: Vec<u32>,
+        #[command(flatten)]
+        control: ControlArgs,
+    },
     /// Print the cluster segment of a peer address (CLUSTERIP sourceip).
     SegmentOf(SegmentOfArgs),
     /// Validate a configuration file and summarize it; exit 1 on errors.
@@ -143,6 +157,9 @@ fn main() -> ExitCode {
         Command::Initiate { child, control } => control_call(&control, &control::Request::Initiate { child }),
         Command::Terminate { ike, control } => control_call(&control, &control::Request::Terminate { ike }),
         Command::Reload(args) => control_call(&args, &control::Request::Reload),
+        Command::Segments { action, segments, control } => {
+            control_call(&control, &control::Request::Segments { action, segments })
+        }
         Command::SegmentOf(args) => match tandem_cluster::SegmentCount::new(args.count) {
             Ok(count) => {
                 println!("{}", tandem_cluster::segment_of(args.addr, count));

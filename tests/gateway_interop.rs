@@ -14,6 +14,7 @@ use netns::json::Json;
 use netns::strongswan::{
     self, Auth, ChildConf, ConnConf, Cred, Pki, PoolConf, Secret, Strongswan, SwanctlConf,
 };
+use netns::tandem::Tandem;
 use netns::{Netns, Process, Topology, TopologyOptions, addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,61 +28,6 @@ fn prerequisites() -> bool {
 
 fn step(started: Instant, what: &str) {
     eprintln!("[{:6.2}s] {what}", started.elapsed().as_secs_f64());
-}
-
-/// A Tandem gateway running in `ns` from the TOML `config`.
-struct Tandem {
-    process: Process,
-    socket: String,
-}
-
-impl Tandem {
-    fn start(ns: &Netns, config: &str) -> Tandem {
-        let path = ns.dir().join("gateway.toml");
-        let socket = ns.dir().join("tandem.sock").to_str().expect("UTF-8 path").to_owned();
-        let config = format!("{config}\n[control]\nsocket = {socket:?}\n");
-        std::fs::write(&path, config).expect("write gateway.toml");
-        let path = path.to_str().expect("UTF-8 path").to_owned();
-        let bin = env!("CARGO_BIN_EXE_tandem");
-        let check = ns.exec(&[bin, "check", "-c", &path]);
-        assert!(check.is_ok(), "tandem check refused the config: {check:?}");
-        let mut process =
-            ns.spawn_env(&[bin, "run", "-c", &path], &[("RUST_LOG", "debug".as_ref())]).expect("tandem run");
-        netns::wait_for("tandem's data path", T, || process.log().contains("data path up"))
-            .unwrap_or_else(|e| panic!("{e}\n{}", process.log()));
-        assert!(process.is_running(), "tandem exited:\n{}", process.log());
-        Tandem { process, socket }
-    }
-
-    /// Runs a control command (`tandem sas --json`...) and returns its
-    /// output, which must be JSON.
-    fn ctl(&self, args: &[&str]) -> Json {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(args)
-            .args(["--socket", &self.socket, "--json"])
-            .output()
-            .expect("run the tandem CLI");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "tandem {args:?} failed: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Json::parse(&text).unwrap_or_else(|e| panic!("tandem {args:?}: not JSON ({e}): {text}"))
-    }
-
-    fn log(&self) -> String {
-        self.process.log()
-    }
-
-    /// SIGTERM, then the exit status must be success.
-    fn stop(mut self) -> String {
-        self.process.signal("TERM").expect("SIGTERM");
-        let status = self.process.wait_timeout(Duration::from_secs(10)).expect("tandem exits on SIGTERM");
-        let log = self.process.log();
-        assert!(status.success(), "tandem failed ({status}):\n{log}");
-        log
-    }
 }
 
 /// What a road-warrior scenario varies.

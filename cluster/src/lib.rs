@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod link;
 pub mod node;
 pub mod ownership;
 pub mod pool;
@@ -52,7 +53,7 @@ pub mod spi;
 pub mod sync;
 
 pub use error::Error;
-pub use node::{Node, NodeConfig, NodeEvent, NodeStats, Output};
+pub use node::{Member, Node, NodeConfig, NodeEvent, NodeStats, Output};
 pub use ownership::{Assignment, Layout, NodeId, SegmentChanges, TwoNodeRule};
 pub use pool::HaPool;
 pub use segment::{Segment, SegmentCount, SegmentSet, segment_of};

@@ -368,3 +368,144 @@ impl fmt::Display for TsSpec {
         }
     }
 }
+
+/// An interface address with its on-link prefix length, as the cluster's
+/// VIPs are written: `"192.0.2.1/24"`, `"2001:db8::1/64"`. Unlike a CIDR
+/// range, the host bits are the address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct IfAddr {
+    /// The address.
+    pub(crate) addr: IpAddr,
+    /// The length of the on-link prefix, 1 to 32 (IPv4) or 128 (IPv6).
+    pub(crate) prefix_len: u8,
+}
+
+impl IfAddr {
+    /// Whether `other` is of the same family and inside this address's
+    /// on-link prefix.
+    pub(crate) fn on_link(&self, other: IpAddr) -> bool {
+        let family = Family::of(self.addr);
+        let host = u128::MAX.checked_shr(128 - family.bits() + u32::from(self.prefix_len)).unwrap_or(0);
+        family == Family::of(other) && to_bits(self.addr) & !host == to_bits(other) & !host
+    }
+
+    /// For an IPv4 prefix of four or more addresses, whether the address is
+    /// the prefix's network or broadcast address.
+    pub(crate) fn is_v4_network_or_broadcast(&self) -> bool {
+        let IpAddr::V4(a) = self.addr else { return false };
+        let host = u32::MAX.checked_shr(u32::from(self.prefix_len)).unwrap_or(0);
+        self.prefix_len <= 30 && (a.to_bits() & host == 0 || a.to_bits() & host == host)
+    }
+}
+
+impl FromStr for IfAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let Some((addr, len)) = t.split_once('/') else {
+            return Err(format!(
+                "{s:?} has no prefix length: write the address with its on-link prefix, as in \"192.0.2.1/24\""
+            ));
+        };
+        let addr = parse_ip(addr)?;
+        let bits = Family::of(addr).bits();
+        let len: u32 = len.trim().parse().map_err(|_| format!("invalid prefix length in {s:?}"))?;
+        if !(1..=bits).contains(&len) {
+            return Err(format!("prefix length {len} in {s:?} is outside 1..={bits}"));
+        }
+        let prefix_len = u8::try_from(len).map_err(|_| format!("invalid prefix length in {s:?}"))?;
+        Ok(Self { addr, prefix_len })
+    }
+}
+
+impl<'de> Deserialize<'de> for IfAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_parsed(
+            d,
+            r#"an address with its prefix length such as "192.0.2.1/24" or "2001:db8::1/64""#,
+        )
+    }
+}
+
+impl fmt::Display for IfAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// An Ethernet MAC address, written `"01:00:5e:00:00:20"` (or with `-`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct MacAddr(pub(crate) [u8; 6]);
+
+impl MacAddr {
+    /// The multicast MAC an IP address maps to: for IPv4 `01:00:5e` and
+    /// the low 23 bits of the address (RFC 1112), for IPv6 `33:33` and the
+    /// low 32 bits (RFC 2464).
+    pub(crate) fn multicast_for(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(a) => {
+                let o = a.octets();
+                Self([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
+            }
+            IpAddr::V6(a) => {
+                let o = a.octets();
+                Self([0x33, 0x33, o[12], o[13], o[14], o[15]])
+            }
+        }
+    }
+
+    /// `ff:ff:ff:ff:ff:ff`.
+    pub(crate) fn is_broadcast(&self) -> bool {
+        self.0 == [0xff; 6]
+    }
+
+    /// `00:00:00:00:00:00`.
+    pub(crate) fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
+    }
+
+    /// The group bit (bit 0 of the first octet) is set.
+    pub(crate) fn is_multicast(&self) -> bool {
+        self.0[0] & 0x01 != 0
+    }
+
+    /// The locally administered bit (bit 1 of the first octet) is set.
+    pub(crate) fn is_local(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let sep = if t.contains('-') { '-' } else { ':' };
+        let mut out = [0u8; 6];
+        let mut parts = t.split(sep);
+        for octet in &mut out {
+            let part = parts.next().unwrap_or_default();
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("{s:?} is not a MAC address such as \"01:00:5e:00:00:20\""));
+            }
+            *octet = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("{s:?} is not a MAC address such as \"01:00:5e:00:00:20\""))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("{s:?} is not a MAC address such as \"01:00:5e:00:00:20\""));
+        }
+        Ok(Self(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_parsed(d, r#"a MAC address such as "01:00:5e:00:00:20""#)
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}

@@ -2,21 +2,21 @@
 //! in, proposals parsed, references resolved, files read, and every problem
 //! collected with its place.
 
-use super::addr::{Family, PeerAddr, TsAddrs, TsSpec};
+use super::addr::{Family, IfAddr, MacAddr, PeerAddr, TsAddrs, TsSpec};
 use super::error::{ConfigError, Diagnostic};
 use super::files;
 use super::ident::IdSpec;
 use super::model::{
-    AuthMethod, Child, Connection, Control, Dataplane, DpdAction, Fragmentation, GatewayConfig, IkeSecret,
-    LocalAuth, Log, LogLevel, Mode, PemFile, Pool, PrivateKeyFile, RemoteAuth, StartAction, find_psk,
-    local_ids,
+    AuthMethod, Child, Cluster, ClusterNode, ClusterPort, Connection, Control, Dataplane, DpdAction,
+    Fragmentation, GatewayConfig, IkeSecret, LocalAuth, Log, LogLevel, Mode, PemFile, Pool, PrivateKeyFile,
+    RemoteAuth, StartAction, find_psk, local_ids,
 };
 use super::raw::{
-    RawChild, RawConfig, RawConnection, RawControl, RawDataplane, RawDpdAction, RawLocal, RawRemote,
-    RawSecrets, RawStartAction,
+    RawChild, RawCluster, RawClusterPort, RawConfig, RawConnection, RawControl, RawDataplane, RawDpdAction,
+    RawLocal, RawRemote, RawSecrets, RawStartAction, RawTwoNode,
 };
 use super::source::{Source, key_segment};
-use super::value::{List, Secs, decode_secret, format_duration};
+use super::value::{List, RawSecret, Secs, decode_secret, format_duration, format_duration_ms};
 use core::net::IpAddr;
 use core::ops::Range;
 use core::time::Duration;
@@ -52,6 +52,22 @@ const MAX_SOCKET_PATH: usize = 107;
 const MAX_IFNAME: usize = 15;
 /// Pre-shared keys shorter than this draw a warning.
 const SHORT_PSK: usize = 16;
+/// Accepted cluster node ids.
+const NODE_IDS: core::ops::RangeInclusive<i64> = 1..=16;
+/// How many nodes a cluster may have.
+const NODE_COUNT: core::ops::RangeInclusive<usize> = 2..=16;
+/// Accepted segment counts.
+const SEGMENT_COUNTS: core::ops::RangeInclusive<i64> = 1..=64;
+/// Default `cluster_id`.
+pub(crate) const DEFAULT_CLUSTER_ID: u32 = 1;
+/// Default `heartbeat_delay`.
+pub(crate) const DEFAULT_HEARTBEAT_DELAY: Duration = Duration::from_millis(100);
+/// Default `heartbeat_timeout`.
+pub(crate) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default `sync_port`.
+pub(crate) const DEFAULT_SYNC_PORT: u16 = 4510;
+/// The shortest cluster secret accepted (the sync channel's minimum).
+const MIN_CLUSTER_SECRET: usize = 16;
 
 /// The built-in proposals of `kind`.
 fn default_proposals(kind: ProposalKind) -> Vec<Proposal> {
@@ -133,7 +149,44 @@ pub(super) fn build(
         b.warnings.push(main.file_diag("connections", "no [[connections]]: the gateway will accept no peer"));
     }
 
-    let dataplane = b.dataplane(main, &raw.dataplane, &connections, &pools);
+    let no_dataplane = RawDataplane::default();
+    let raw_dataplane = raw.dataplane.as_ref().map_or(&no_dataplane, Spanned::get_ref);
+    let dataplane = b.dataplane(main, raw_dataplane, &connections, &pools);
+    // `[secrets.cluster]` of each file.
+    let cluster_secrets: Vec<SecretAt<'_>> = [(&raw.secrets, main)]
+        .into_iter()
+        .chain(secrets_file.as_ref().map(|(s, src)| (s, *src)))
+        .filter_map(|(s, src)| {
+            let secret = &s.cluster.as_ref()?.get_ref().secret;
+            Some(SecretAt { src, key: "secrets.cluster.secret", secret })
+        })
+        .collect();
+    let cluster = match &raw.cluster {
+        None => {
+            for s in &cluster_secrets {
+                b.warn(s.src, s.secret.span(), s.key, "ignored: there is no [cluster] section");
+            }
+            None
+        }
+        Some(c) => {
+            if let Some(dp) = &raw.dataplane {
+                b.warn(
+                    main,
+                    dp.span(),
+                    "dataplane",
+                    "[dataplane] (the TUN device) does not apply in cluster mode and is ignored: traffic goes through [cluster.external] and [cluster.internal]",
+                );
+            }
+            b.cluster_local_addrs(main, &raw, c.get_ref());
+            let inline = c.get_ref().secret.as_ref().map(|secret| SecretAt {
+                src: main,
+                key: "cluster.secret",
+                secret,
+            });
+            let candidates: Vec<SecretAt<'_>> = inline.into_iter().chain(cluster_secrets).collect();
+            b.cluster(main, c, &candidates)
+        }
+    };
     let control = b.control(main, &raw.control);
     let log = Log { level: raw.log.level.unwrap_or(LogLevel::Info) };
 
@@ -151,8 +204,19 @@ pub(super) fn build(
         dataplane,
         control,
         log,
+        cluster,
         warnings: b.warnings,
     })
+}
+
+/// A cluster secret found in a file.
+struct SecretAt<'a> {
+    /// The file.
+    src: &'a Source<'a>,
+    /// Its key there.
+    key: &'static str,
+    /// The secret as written.
+    secret: &'a Spanned<RawSecret>,
 }
 
 /// What connections refer to.
@@ -823,6 +887,396 @@ impl Builder {
             }
         };
         Dataplane { tun_name, mtu }
+    }
+
+    /// `[cluster]`: `None` if something it needs was rejected (an error is
+    /// recorded then). `secrets` are the cluster secrets found, in file
+    /// order: only one is allowed.
+    fn cluster(
+        &mut self,
+        src: &Source<'_>,
+        raw: &Spanned<RawCluster>,
+        secrets: &[SecretAt<'_>],
+    ) -> Option<Cluster> {
+        let c = raw.get_ref();
+        let secret = self.cluster_secret(src, raw.span(), secrets);
+
+        let mut nodes: Vec<ClusterNode> = Vec::new();
+        let mut node_keys: Vec<String> = Vec::new();
+        let (ext_vip, int_vip) =
+            (c.external.get_ref().vip.get_ref().addr, c.internal.get_ref().vip.get_ref().addr);
+        for (i, n) in c.nodes.iter().enumerate() {
+            let key = format!("cluster.nodes[{i}]");
+            let (id, address) = (&n.get_ref().id, &n.get_ref().address);
+            let Some(valid_id) = self.node_id(src, id, &format!("{key}.id")) else { continue };
+            if let Some(j) = nodes.iter().position(|o| o.id == valid_id) {
+                let first = &node_keys[j];
+                self.err(
+                    src,
+                    id.span(),
+                    &format!("{key}.id"),
+                    format!("id {valid_id} is already the id of {first}"),
+                );
+            }
+            let addr = *address.get_ref();
+            let akey = format!("{key}.address");
+            if addr.is_unspecified() || addr.is_multicast() {
+                self.err(src, address.span(), &akey, format!("{addr} cannot be a node's sync address"));
+            } else if addr == ext_vip || addr == int_vip {
+                self.err(
+                    src,
+                    address.span(),
+                    &akey,
+                    format!("{addr} is a cluster VIP; a node's sync address is an address of its own"),
+                );
+            } else if let Some(j) = nodes.iter().position(|o| o.address == addr) {
+                let first = &node_keys[j];
+                self.err(src, address.span(), &akey, format!("{addr} is already the address of {first}"));
+            } else if let Some(first) = nodes.first().filter(|o| Family::of(o.address) != Family::of(addr)) {
+                self.err(
+                    src,
+                    address.span(),
+                    &akey,
+                    format!(
+                        "{addr} is {} and {} is {}: the sync addresses of all nodes must be of one family",
+                        Family::of(addr),
+                        node_keys[0],
+                        Family::of(first.address)
+                    ),
+                );
+            }
+            nodes.push(ClusterNode { id: valid_id, address: addr });
+            node_keys.push(key);
+        }
+        let count = c.nodes.len();
+        if !NODE_COUNT.contains(&count) {
+            let at =
+                if count < *NODE_COUNT.start() { c.nodes.first() } else { c.nodes.get(*NODE_COUNT.end()) };
+            let span = at.map_or(raw.span(), Spanned::span);
+            let message = if count < *NODE_COUNT.start() {
+                format!(
+                    "a cluster needs at least {} [[cluster.nodes]], every node including this one; found {count}",
+                    NODE_COUNT.start()
+                )
+            } else {
+                format!("a cluster has at most {} nodes; found {count}", NODE_COUNT.end())
+            };
+            self.err(src, span, "cluster.nodes", message);
+        }
+        nodes.sort_by_key(|n| n.id);
+
+        let node_id = self.node_id(src, &c.node_id, "cluster.node_id");
+        if let Some(id) = node_id {
+            if !nodes.iter().any(|n| n.id == id) {
+                let ids = nodes.iter().map(|n| n.id.to_string()).collect::<Vec<_>>().join(", ");
+                let listed = if ids.is_empty() { "none".to_owned() } else { ids };
+                let message = format!(
+                    "node_id {id} is not one of the [[cluster.nodes]] ids ({listed}); list this node there too"
+                );
+                self.err(src, c.node_id.span(), "cluster.node_id", message);
+            }
+        }
+
+        let segment_count = match &c.segment_count {
+            None => u32::try_from((2 * count).clamp(1, 64)).unwrap_or(1),
+            Some(n) => {
+                let valid =
+                    u32::try_from(*n.get_ref()).ok().filter(|v| SEGMENT_COUNTS.contains(&i64::from(*v)));
+                let message = match valid {
+                    None => Some(format!(
+                        "segment_count {} is outside {}..={}",
+                        n.get_ref(),
+                        SEGMENT_COUNTS.start(),
+                        SEGMENT_COUNTS.end()
+                    )),
+                    Some(v) if (v as usize) < count => Some(format!(
+                        "segment_count {v} is less than the {count} nodes: every node must be able to serve a segment"
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(message) = message {
+                    self.err(src, n.span(), "cluster.segment_count", message);
+                }
+                valid.unwrap_or(1)
+            }
+        };
+
+        let cluster_id = match &c.cluster_id {
+            None => DEFAULT_CLUSTER_ID,
+            Some(v) => u32::try_from(*v.get_ref()).unwrap_or_else(|_| {
+                self.err(
+                    src,
+                    v.span(),
+                    "cluster.cluster_id",
+                    format!("cluster_id {} is outside 0..={}", v.get_ref(), u32::MAX),
+                );
+                DEFAULT_CLUSTER_ID
+            }),
+        };
+
+        let heartbeat_delay = c.heartbeat_delay.as_ref().map_or(DEFAULT_HEARTBEAT_DELAY, |d| d.get_ref().0);
+        if heartbeat_delay.is_zero() {
+            let span = span_or(&c.heartbeat_delay, raw.span());
+            self.err(src, span, "cluster.heartbeat_delay", "heartbeat_delay must be longer than 0");
+        }
+        let heartbeat_timeout =
+            c.heartbeat_timeout.as_ref().map_or(DEFAULT_HEARTBEAT_TIMEOUT, |d| d.get_ref().0);
+        if heartbeat_timeout < heartbeat_delay.saturating_mul(2) {
+            let span = span_or(&c.heartbeat_timeout, span_or(&c.heartbeat_delay, raw.span()));
+            self.err(
+                src,
+                span,
+                "cluster.heartbeat_timeout",
+                format!(
+                    "heartbeat_timeout ({}) must be at least twice heartbeat_delay ({}), or one late heartbeat declares a node dead",
+                    format_duration_ms(heartbeat_timeout),
+                    format_duration_ms(heartbeat_delay)
+                ),
+            );
+        }
+
+        let sync_port = match &c.sync_port {
+            None => DEFAULT_SYNC_PORT,
+            Some(p) => u16::try_from(*p.get_ref()).ok().filter(|p| *p != 0).unwrap_or_else(|| {
+                self.err(
+                    src,
+                    p.span(),
+                    "cluster.sync_port",
+                    format!("sync_port {} is outside 1..=65535", p.get_ref()),
+                );
+                DEFAULT_SYNC_PORT
+            }),
+        };
+
+        let two_node = c.two_node.as_ref().map_or(RawTwoNode::BothServe, |t| *t.get_ref());
+        if let Some(t) = &c.two_node {
+            if count > 2 {
+                self.warn(
+                    src,
+                    t.span(),
+                    "cluster.two_node",
+                    format!(
+                        "two_node applies only to a cluster of two nodes; with {count} the majority decides"
+                    ),
+                );
+            }
+        }
+
+        let external = self.cluster_port(src, "cluster.external", &c.external);
+        let internal = self.cluster_port(src, "cluster.internal", &c.internal);
+        let ri = c.internal.get_ref();
+        if external.interface == internal.interface {
+            self.err(
+                src,
+                ri.interface.span(),
+                "cluster.internal.interface",
+                format!(
+                    "{:?} is also the external interface: the two ports need different interfaces",
+                    internal.interface
+                ),
+            );
+        }
+        if external.mac == internal.mac {
+            let derived = |p: &RawClusterPort| if p.mac.is_none() { " (derived from its vip)" } else { "" };
+            let span = ri.mac.as_ref().map_or(ri.vip.span(), Spanned::span);
+            self.err(
+                src,
+                span,
+                "cluster.internal.mac",
+                format!(
+                    "{}{} is also the external port's MAC{}: the two ports need different MACs; set mac on one of them",
+                    MacAddr(internal.mac),
+                    derived(ri),
+                    derived(c.external.get_ref()),
+                ),
+            );
+        }
+
+        Some(Cluster {
+            node_id: node_id?,
+            nodes,
+            segment_count,
+            cluster_id,
+            secret: secret?,
+            secret_origin: secrets.first()?.src.path.to_path_buf(),
+            heartbeat_delay,
+            heartbeat_timeout,
+            sync_port,
+            two_node_lowest_serves: two_node == RawTwoNode::LowestIdServes,
+            external,
+            internal,
+        })
+    }
+
+    /// A node id, checked to be in range.
+    fn node_id(&mut self, src: &Source<'_>, id: &Spanned<i64>, key: &str) -> Option<u8> {
+        let v = *id.get_ref();
+        let valid = u8::try_from(v).ok().filter(|v| NODE_IDS.contains(&i64::from(*v)));
+        if valid.is_none() {
+            self.err(
+                src,
+                id.span(),
+                key,
+                format!("node id {v} is outside {}..={}", NODE_IDS.start(), NODE_IDS.end()),
+            );
+        }
+        valid
+    }
+
+    /// The cluster secret: exactly one of `[cluster] secret` and
+    /// `[secrets.cluster]` (in either file), 16 octets or more.
+    fn cluster_secret(
+        &mut self,
+        src: &Source<'_>,
+        cluster_span: Range<usize>,
+        secrets: &[SecretAt<'_>],
+    ) -> Option<SecretBytes> {
+        let Some(first) = secrets.first() else {
+            self.err(
+                src,
+                cluster_span,
+                "cluster.secret",
+                "no cluster secret: set secret in [cluster], or better secret in [secrets.cluster] of the secrets_file",
+            );
+            return None;
+        };
+        for other in &secrets[1..] {
+            let also = if other.src.path == first.src.path {
+                String::new()
+            } else {
+                format!(" in {}", first.src.path.display())
+            };
+            self.err(
+                other.src,
+                other.secret.span(),
+                other.key,
+                format!("a second cluster secret (the first is {}{also})", first.key),
+            );
+        }
+        let secret = match decode_secret(&first.secret.get_ref().0) {
+            Ok(s) => s,
+            Err(reason) => {
+                self.err(first.src, first.secret.span(), first.key, reason);
+                return None;
+            }
+        };
+        if secret.len() < MIN_CLUSTER_SECRET {
+            self.err(
+                first.src,
+                first.secret.span(),
+                first.key,
+                format!(
+                    "the cluster secret is only {} octets; use at least {MIN_CLUSTER_SECRET} random octets",
+                    secret.len()
+                ),
+            );
+            return None;
+        }
+        Some(secret)
+    }
+
+    /// `[cluster.external]` or `[cluster.internal]`.
+    fn cluster_port(&mut self, src: &Source<'_>, key: &str, raw: &Spanned<RawClusterPort>) -> ClusterPort {
+        let p = raw.get_ref();
+        let name = p.interface.get_ref();
+        let ok = (1..=MAX_IFNAME).contains(&name.len())
+            && name != "."
+            && name != ".."
+            && !name.chars().any(|ch| ch == '/' || ch == ':' || ch.is_whitespace() || ch.is_control());
+        if !ok {
+            self.err(
+                src,
+                p.interface.span(),
+                &format!("{key}.interface"),
+                format!(
+                    "{name:?} is not a valid interface name: 1 to {MAX_IFNAME} bytes without '/', ':' or white space"
+                ),
+            );
+        }
+
+        let vip: IfAddr = *p.vip.get_ref();
+        let bad_vip = match vip.addr {
+            a if a.is_unspecified() || a.is_loopback() || a.is_multicast() => {
+                Some(format!("{a} cannot be a VIP: it is not a unicast address"))
+            }
+            IpAddr::V4(a) if a.is_broadcast() => {
+                Some(format!("{a} cannot be a VIP: it is the broadcast address"))
+            }
+            _ if vip.is_v4_network_or_broadcast() => Some(format!(
+                "{} is the network or broadcast address of its prefix /{}",
+                vip.addr, vip.prefix_len
+            )),
+            _ => None,
+        };
+        if let Some(message) = bad_vip {
+            self.err(src, p.vip.span(), &format!("{key}.vip"), message);
+        }
+
+        let mac = match &p.mac {
+            None => MacAddr::multicast_for(vip.addr),
+            Some(m) => {
+                let mac = *m.get_ref();
+                let mkey = format!("{key}.mac");
+                if mac.is_broadcast() || mac.is_zero() {
+                    self.err(src, m.span(), &mkey, format!("{mac} cannot be a cluster MAC"));
+                } else if !mac.is_multicast() && !mac.is_local() {
+                    let message = format!(
+                        "{mac} is a unicast MAC that is not locally administered: it may be a real device's address; use a multicast MAC (the default) or set bit 0x02 of the first octet (as in 02:00:5e:00:00:20)"
+                    );
+                    self.warn(src, m.span(), &mkey, message);
+                }
+                mac
+            }
+        };
+
+        let gateway = p.gateway.as_ref().map(|g| {
+            let addr = *g.get_ref();
+            let gkey = format!("{key}.gateway");
+            if Family::of(addr) != Family::of(vip.addr) {
+                self.err(
+                    src,
+                    g.span(),
+                    &gkey,
+                    format!("{addr} is {} but the vip is {}", Family::of(addr), Family::of(vip.addr)),
+                );
+            } else if addr == vip.addr {
+                self.err(src, g.span(), &gkey, format!("{addr} is the vip itself"));
+            } else if !vip.on_link(addr) {
+                self.err(src, g.span(), &gkey, format!("{addr} is not inside the vip's subnet {vip}"));
+            }
+            addr
+        });
+
+        ClusterPort {
+            interface: name.clone(),
+            vip: vip.addr,
+            prefix_len: vip.prefix_len,
+            mac: mac.0,
+            gateway,
+        }
+    }
+
+    /// In cluster mode every connection's `local_addrs` are `%any` or the
+    /// external VIP.
+    fn cluster_local_addrs(&mut self, src: &Source<'_>, raw: &RawConfig, cluster: &RawCluster) {
+        let vip = cluster.external.get_ref().vip.get_ref().addr;
+        for (i, conn) in raw.connections.iter().enumerate() {
+            let Some(list) = &conn.get_ref().local_addrs else { continue };
+            for item in &list.items {
+                match item.get_ref() {
+                    PeerAddr::Any => {}
+                    PeerAddr::Addr(a) if *a == vip => {}
+                    other => self.err(
+                        src,
+                        item.span(),
+                        &format!("connections[{i}].local_addrs"),
+                        format!(
+                            "{other} is not the cluster's external VIP: in cluster mode IKE and ESP use only {vip}; write \"{vip}\" or \"%any\""
+                        ),
+                    ),
+                }
+            }
+        }
     }
 
     /// `[control]`.

@@ -1,9 +1,12 @@
 //! `tandem check`: load a configuration and describe it, or list what is
 //! wrong with it.
 
+use super::addr::MacAddr;
 use super::addr::{PeerAddr, TsSpec};
-use super::model::{AuthMethod, Child, Connection, DpdAction, Mode, PemFile, StartAction};
-use super::value::format_duration;
+use super::model::{
+    AuthMethod, Child, Cluster, ClusterPort, Connection, DpdAction, Mode, PemFile, StartAction,
+};
+use super::value::{format_duration, format_duration_ms};
 use super::{ConfigError, GatewayConfig, load};
 use core::fmt::{Display, Write as _};
 use std::path::Path;
@@ -128,7 +131,15 @@ pub(crate) fn summary(config: &GatewayConfig, verbose: bool) -> String {
         let _ = writeln!(out, "private key {} ({} octets)", k.path.display(), k.pem.len());
     }
     let d = &config.dataplane;
-    let _ = writeln!(out, "dataplane: TUN {} with MTU {}", d.tun_name, d.mtu);
+    match &config.cluster {
+        None => {
+            let _ = writeln!(out, "dataplane: TUN {} with MTU {}", d.tun_name, d.mtu);
+        }
+        Some(c) => {
+            let _ = writeln!(out, "dataplane: cluster ports (no TUN device)");
+            cluster(&mut out, c);
+        }
+    }
     let _ = writeln!(out, "control socket: {}", config.control.socket.display());
     let _ = writeln!(out, "log level: {}", config.log.level.name());
     out
@@ -208,5 +219,46 @@ fn describe_child(out: &mut String, ch: &Child) {
         format_duration(ch.rekey_time),
         format_duration(ch.life_time),
         format_duration(ch.rand_time),
+    );
+}
+
+/// Describes the `[cluster]` section; the secret only by its length.
+fn cluster(out: &mut String, c: &Cluster) {
+    let _ = writeln!(
+        out,
+        "cluster: node {} of {}, cluster_id {}, sync {} port {}, {}",
+        c.node_id,
+        count(c.nodes.len(), "node"),
+        c.cluster_id,
+        c.sync_address(),
+        c.sync_port,
+        count(usize::try_from(c.segment_count).unwrap_or(usize::MAX), "segment"),
+    );
+    for n in &c.nodes {
+        let this = if n.id == c.node_id { " (this node)" } else { "" };
+        let _ = writeln!(out, "  node {}: {}{this}", n.id, n.address);
+    }
+    let rule = if c.two_node_lowest_serves { "lowest-id-serves" } else { "both-serve" };
+    let _ = writeln!(
+        out,
+        "  heartbeat_delay {}, heartbeat_timeout {}, two_node {rule}",
+        format_duration_ms(c.heartbeat_delay),
+        format_duration_ms(c.heartbeat_timeout),
+    );
+    let _ = writeln!(out, "  secret: {} octets, from {}", c.secret.len(), c.secret_origin.display());
+    cluster_port(out, "external", &c.external);
+    cluster_port(out, "internal", &c.internal);
+}
+
+/// Describes one cluster port.
+fn cluster_port(out: &mut String, name: &str, p: &ClusterPort) {
+    let gateway = p.gateway.map_or_else(|| "none".to_owned(), |g| g.to_string());
+    let _ = writeln!(
+        out,
+        "  {name}: {} VIP {}/{} MAC {} gateway {gateway}",
+        p.interface,
+        p.vip,
+        p.prefix_len,
+        MacAddr(p.mac),
     );
 }

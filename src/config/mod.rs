@@ -54,17 +54,32 @@ pub(crate) fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
     let contents = files::read(path, MAX_CONFIG_LEN, false)
         .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e.into_io() })?;
     let mut config = parse_str(utf8(path, &contents.bytes)?, path)?;
-    if contents.mode & 0o077 != 0 && config.ike_secrets.iter().any(|s| s.origin == path) {
-        config.warnings.insert(
-            0,
-            Source { path, text: "" }.file_diag(
-                "secrets.ike",
-                format!(
-                    "this file holds pre-shared keys and has mode {:04o}: move them to a secrets_file, or chmod 600 this file",
-                    contents.mode
+    if contents.mode & 0o077 != 0 {
+        let src = Source { path, text: "" };
+        if config.cluster.as_ref().is_some_and(|c| c.secret_origin == path) {
+            config.warnings.insert(
+                0,
+                src.file_diag(
+                    "cluster",
+                    format!(
+                        "this file holds the cluster secret and has mode {:04o}: move it to [secrets.cluster] in a secrets_file, or chmod 600 this file",
+                        contents.mode
+                    ),
                 ),
-            ),
-        );
+            );
+        }
+        if config.ike_secrets.iter().any(|s| s.origin == path) {
+            config.warnings.insert(
+                0,
+                src.file_diag(
+                    "secrets.ike",
+                    format!(
+                        "this file holds pre-shared keys and has mode {:04o}: move them to a secrets_file, or chmod 600 this file",
+                        contents.mode
+                    ),
+                ),
+            );
+        }
     }
     Ok(config)
 }

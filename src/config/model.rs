@@ -32,6 +32,8 @@ pub(crate) struct GatewayConfig {
     pub(crate) control: Control,
     /// `[log]`.
     pub(crate) log: Log,
+    /// `[cluster]`: `None` runs a single gateway on the TUN `dataplane`.
+    pub(crate) cluster: Option<Cluster>,
     /// Things that are allowed but probably not meant; `tandem check`
     /// prints them, `tandem run` should log them.
     pub(crate) warnings: Vec<Diagnostic>,
@@ -322,6 +324,79 @@ pub(crate) struct PrivateKeyFile {
     pub(crate) path: PathBuf,
     /// Its PEM text, zeroized when dropped.
     pub(crate) pem: SecretBytes,
+}
+
+/// `[cluster]`: this gateway is one node of an active/active cluster that
+/// shares a virtual IP on each of its two ports.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// This node's id, one of `nodes`.
+    pub(crate) node_id: u8,
+    /// Every node of the cluster, this one included, sorted by id: 2 to 16,
+    /// with unique ids (1 to 16) and unique addresses of one family.
+    pub(crate) nodes: Vec<ClusterNode>,
+    /// How many segments the IKE SAs are split into: 1 to 64, at least the
+    /// number of nodes.
+    pub(crate) segment_count: u32,
+    /// Identifies the cluster on the sync channel; its nodes agree on it.
+    pub(crate) cluster_id: u32,
+    /// The key the sync channel is derived from (16 octets or more);
+    /// `Debug` prints only its length.
+    pub(crate) secret: SecretBytes,
+    /// The file the secret was read from.
+    pub(crate) secret_origin: PathBuf,
+    /// How often a node sends a heartbeat to each other node.
+    pub(crate) heartbeat_delay: Duration,
+    /// A node is dead this long after its last heartbeat (at least twice
+    /// `heartbeat_delay`).
+    pub(crate) heartbeat_timeout: Duration,
+    /// The UDP port of the sync channel, on every node.
+    pub(crate) sync_port: u16,
+    /// With two nodes that lose each other, only the lower id serves
+    /// (`two_node = "lowest-id-serves"`) instead of both.
+    pub(crate) two_node_lowest_serves: bool,
+    /// `[cluster.external]`: the port towards the peers (IKE and ESP).
+    pub(crate) external: ClusterPort,
+    /// `[cluster.internal]`: the port towards the protected networks.
+    pub(crate) internal: ClusterPort,
+}
+
+impl Cluster {
+    /// This node's sync address, where its sync socket binds.
+    pub(crate) fn sync_address(&self) -> IpAddr {
+        self.nodes
+            .iter()
+            .find(|n| n.id == self.node_id)
+            .map(|n| n.address)
+            .expect("node_id is one of the nodes (checked when the configuration was built)")
+    }
+}
+
+/// One `[[cluster.nodes]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClusterNode {
+    /// Its id, 1 to 16.
+    pub(crate) id: u8,
+    /// Its sync address.
+    pub(crate) address: IpAddr,
+}
+
+/// `[cluster.external]` or `[cluster.internal]`: an Ethernet port on which
+/// every node answers for the shared virtual IP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClusterPort {
+    /// The Linux interface name.
+    pub(crate) interface: String,
+    /// The virtual IP; not configured on the host, Tandem answers ARP and
+    /// neighbor discovery for it.
+    pub(crate) vip: IpAddr,
+    /// The length of the VIP's on-link prefix.
+    pub(crate) prefix_len: u8,
+    /// The cluster MAC the VIP resolves to (by default the multicast MAC
+    /// derived from the VIP).
+    pub(crate) mac: [u8; 6],
+    /// The next hop for destinations outside the on-link prefix.
+    pub(crate) gateway: Option<IpAddr>,
 }
 
 /// `[dataplane]`.

@@ -1,10 +1,10 @@
 //! The file as serde reads it: every key spelled out (unknown keys are
 //! errors), spans kept for the values that later checks may reject.
 
-use super::addr::{IpRange, PeerAddr, TsSpec};
+use super::addr::{IfAddr, IpRange, MacAddr, PeerAddr, TsSpec};
 use super::ident::IdSpec;
 use super::model::{AuthMethod, Fragmentation, LogLevel, Mode};
-use super::value::{List, RawSecret, Secs};
+use super::value::{List, Millis, RawSecret, Secs};
 use core::net::IpAddr;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -21,15 +21,16 @@ pub(super) struct RawConfig {
     pub(super) secrets: RawSecrets,
     #[serde(default)]
     pub(super) pools: BTreeMap<Spanned<String>, Spanned<RawPool>>,
-    #[serde(default)]
-    pub(super) dataplane: RawDataplane,
+    pub(super) dataplane: Option<Spanned<RawDataplane>>,
     #[serde(default)]
     pub(super) control: RawControl,
     #[serde(default)]
     pub(super) log: RawLog,
+    pub(super) cluster: Option<Spanned<RawCluster>>,
 }
 
-/// The secrets file: only `[[secrets.ike]]` and `[[secrets.private]]`.
+/// The secrets file: only `[[secrets.ike]]`, `[[secrets.private]]` and
+/// `[secrets.cluster]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSecretsFile {
@@ -45,6 +46,14 @@ pub(super) struct RawSecrets {
     pub(super) ike: Vec<Spanned<RawIkeSecret>>,
     #[serde(default)]
     pub(super) private: Vec<Spanned<RawPrivateKey>>,
+    pub(super) cluster: Option<Spanned<RawClusterSecret>>,
+}
+
+/// `[secrets.cluster]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClusterSecret {
+    pub(super) secret: Spanned<RawSecret>,
 }
 
 /// `[[secrets.ike]]`.
@@ -168,4 +177,48 @@ pub(super) struct RawControl {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub(super) level: Option<LogLevel>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) node_id: Spanned<i64>,
+    pub(super) segment_count: Option<Spanned<i64>>,
+    pub(super) cluster_id: Option<Spanned<i64>>,
+    pub(super) secret: Option<Spanned<RawSecret>>,
+    pub(super) heartbeat_delay: Option<Spanned<Millis>>,
+    pub(super) heartbeat_timeout: Option<Spanned<Millis>>,
+    pub(super) sync_port: Option<Spanned<i64>>,
+    pub(super) two_node: Option<Spanned<RawTwoNode>>,
+    #[serde(default)]
+    pub(super) nodes: Vec<Spanned<RawClusterNode>>,
+    pub(super) external: Spanned<RawClusterPort>,
+    pub(super) internal: Spanned<RawClusterPort>,
+}
+
+/// `two_node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum RawTwoNode {
+    BothServe,
+    LowestIdServes,
+}
+
+/// `[[cluster.nodes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClusterNode {
+    pub(super) id: Spanned<i64>,
+    pub(super) address: Spanned<IpAddr>,
+}
+
+/// `[cluster.external]` and `[cluster.internal]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClusterPort {
+    pub(super) interface: Spanned<String>,
+    pub(super) vip: Spanned<IfAddr>,
+    pub(super) mac: Option<Spanned<MacAddr>>,
+    pub(super) gateway: Option<Spanned<IpAddr>>,
 }

@@ -2,12 +2,12 @@
 //! error with its file:line:column and key, the secrets file checks, value
 //! syntax, and that no input makes the parser panic.
 
-use super::addr::{IpRange, PeerAddr, TsAddrs, TsSpec};
+use super::addr::{IpRange, MacAddr, PeerAddr, TsAddrs, TsSpec};
 use super::build::{DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS};
 use super::error::Position;
 use super::ident::IdSpec;
 use super::model::{AuthMethod, DpdAction, Fragmentation, LogLevel, Mode, StartAction};
-use super::value::{format_duration, parse_duration};
+use super::value::{format_duration, format_duration_ms, parse_duration, parse_duration_ms};
 use super::*;
 use core::net::IpAddr;
 use core::time::Duration;
@@ -146,6 +146,7 @@ fn fills_in_the_defaults() {
     assert_eq!(config.dataplane.mtu, 1400);
     assert_eq!(config.control.socket, Path::new("/run/tandem/tandem.sock"));
     assert_eq!(config.log.level, LogLevel::Info);
+    assert!(config.cluster.is_none());
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
@@ -281,8 +282,8 @@ fn rejects_an_unknown_key_naming_it() {
     let text = BASE.replace("auth = \"psk\"\nid", "auth = \"psk\"\nmobiek = true\nid");
     let e = one_error(&text);
     assert!(e.starts_with("gateway.toml:5:1: connections[0].local.mobiek: unknown field `mobiek`"), "{e}");
-    let top = format!("{BASE}[cluster]\nnode_id = 1\n");
-    assert!(one_error(&top).starts_with("gateway.toml:14:2: cluster: unknown field `cluster`"));
+    let top = format!("{BASE}[ha]\nnode_id = 1\n");
+    assert!(one_error(&top).starts_with("gateway.toml:14:2: ha: unknown field `ha`"));
     let pool = format!("{BASE}[pools.p]\naddrs = \"10.9.0.0/24\"\nsize = 3\n");
     assert!(one_error(&pool).starts_with("gateway.toml:16:1: pools.p.size: unknown field `size`"));
 }
@@ -792,6 +793,492 @@ fn check_lists_every_error() {
     assert!(missing.stderr.starts_with(&format!("error: {}/none.toml: No such file", dir.path().display())));
 }
 
+// --- [cluster] ---------------------------------------------------------------
+
+/// A minimal `[cluster]` section; appended to [`BASE`] it starts on line 14.
+const CLUSTER: &str = r#"[cluster]
+node_id = 1
+secret = "a long passphrase for the sync channel"
+[[cluster.nodes]]
+id = 1
+address = "10.9.0.1"
+[[cluster.nodes]]
+id = 2
+address = "10.9.0.2"
+[cluster.external]
+interface = "ext0"
+vip = "192.0.2.1/24"
+[cluster.internal]
+interface = "int0"
+vip = "198.51.100.1/24"
+"#;
+
+/// [`BASE`] with [`CLUSTER`], with `from` replaced by `to` in the cluster.
+fn clustered(from: &str, to: &str) -> String {
+    assert!(from.is_empty() || CLUSTER.contains(from), "{from:?} is not in CLUSTER");
+    format!("{BASE}{}", if from.is_empty() { CLUSTER.to_owned() } else { CLUSTER.replacen(from, to, 1) })
+}
+
+/// An IP address.
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("an IP address")
+}
+
+#[test]
+fn accepts_a_cluster_section_and_fills_in_its_defaults() {
+    let config = parse_ok(&clustered("", ""));
+    let c = config.cluster.as_ref().expect("a cluster");
+    assert_eq!(c.node_id, 1);
+    assert_eq!(
+        c.nodes.iter().map(|n| (n.id, n.address)).collect::<Vec<_>>(),
+        [(1, ip("10.9.0.1")), (2, ip("10.9.0.2"))]
+    );
+    assert_eq!(c.sync_address(), ip("10.9.0.1"));
+    assert_eq!(c.segment_count, 4);
+    assert_eq!(c.cluster_id, 1);
+    assert_eq!(c.secret.expose(), b"a long passphrase for the sync channel");
+    assert_eq!(c.secret_origin, Path::new("gateway.toml"));
+    assert_eq!(
+        (c.heartbeat_delay, c.heartbeat_timeout),
+        (Duration::from_millis(100), Duration::from_millis(500))
+    );
+    assert_eq!(c.sync_port, 4510);
+    assert!(!c.two_node_lowest_serves);
+    assert_eq!(c.external.interface, "ext0");
+    assert_eq!((c.external.vip, c.external.prefix_len), (ip("192.0.2.1"), 24));
+    assert_eq!(c.external.mac, [0x01, 0x00, 0x5e, 0x00, 0x02, 0x01]);
+    assert_eq!(c.external.gateway, None);
+    assert_eq!((c.internal.interface.as_str(), c.internal.vip), ("int0", ip("198.51.100.1")));
+    assert_eq!(c.internal.mac, [0x01, 0x00, 0x5e, 0x33, 0x64, 0x01]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn accepts_every_cluster_key() {
+    let text = BASE.replace("name = \"rw\"", "name = \"rw\"\nlocal_addrs = [\"192.0.2.1\", \"%any\"]")
+        + r#"[cluster]
+node_id = 3
+segment_count = 5
+cluster_id = 4000000000
+secret = "0x00112233445566778899aabbccddeeff"
+heartbeat_delay = "50ms"
+heartbeat_timeout = "1s"
+sync_port = 4600
+two_node = "lowest-id-serves"
+[[cluster.nodes]]
+id = 16
+address = "fd00:9::10"
+[[cluster.nodes]]
+id = 3
+address = "fd00:9::3"
+[cluster.external]
+interface = "ext0.100"
+vip = "192.0.2.1/24"
+mac = "01:00:5E:00:00:20"
+gateway = "192.0.2.254"
+[cluster.internal]
+interface = "int0"
+vip = "2001:db8:1::1/64"
+mac = "02-00-00-00-00-21"
+gateway = "2001:db8:1::fffe"
+"#;
+    let config = parse_ok(&text);
+    let c = config.cluster.as_ref().expect("a cluster");
+    assert_eq!(c.node_id, 3);
+    assert_eq!(c.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), [3, 16], "sorted by id");
+    assert_eq!(c.sync_address(), ip("fd00:9::3"));
+    assert_eq!((c.segment_count, c.cluster_id, c.sync_port), (5, 4_000_000_000, 4600));
+    assert_eq!(c.secret.expose(), (0u8..16).map(|i| i * 0x11).collect::<Vec<_>>());
+    assert_eq!((c.heartbeat_delay, c.heartbeat_timeout), (Duration::from_millis(50), Duration::from_secs(1)));
+    assert!(c.two_node_lowest_serves);
+    assert_eq!(c.external.interface, "ext0.100");
+    assert_eq!(c.external.mac, [0x01, 0x00, 0x5e, 0x00, 0x00, 0x20]);
+    assert_eq!(c.external.gateway, Some(ip("192.0.2.254")));
+    assert_eq!((c.internal.vip, c.internal.prefix_len), (ip("2001:db8:1::1"), 64));
+    assert_eq!(c.internal.mac, [0x02, 0, 0, 0, 0, 0x21]);
+    assert_eq!(c.internal.gateway, Some(ip("2001:db8:1::fffe")));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn derives_cluster_macs_from_the_vips() {
+    assert_eq!(MacAddr::multicast_for(ip("10.200.3.4")).to_string(), "01:00:5e:48:03:04");
+    assert_eq!(MacAddr::multicast_for(ip("fd00::ab:cdef:1234")).to_string(), "33:33:cd:ef:12:34");
+    let text = clustered("vip = \"192.0.2.1/24\"", "vip = \"10.200.3.4/16\"")
+        .replace("vip = \"198.51.100.1/24\"", "vip = \"fd00::ab:cdef:1234/64\"");
+    let c = parse_ok(&text).cluster.expect("a cluster");
+    assert_eq!(c.external.mac, [0x01, 0x00, 0x5e, 0x48, 0x03, 0x04]);
+    assert_eq!(c.internal.mac, [0x33, 0x33, 0xcd, 0xef, 0x12, 0x34]);
+}
+
+#[test]
+fn parses_and_rejects_mac_addresses() {
+    for (text, want) in
+        [("01:00:5e:00:00:20", [1, 0, 0x5e, 0, 0, 0x20]), ("02-AB-cd-00-00-ff", [2, 0xab, 0xcd, 0, 0, 0xff])]
+    {
+        assert_eq!(text.parse::<MacAddr>(), Ok(MacAddr(want)), "{text}");
+    }
+    for bad in [
+        "",
+        "01:00:5e:00:00",
+        "01:00:5e:00:00:20:01",
+        "1:0:5e:0:0:20",
+        "01:00:5e:00:00:+f",
+        "01:00-5e:00:00:20",
+    ] {
+        assert!(bad.parse::<MacAddr>().is_err(), "{bad:?}");
+    }
+    assert!(
+        one_error(&clustered("vip = \"192.0.2.1/24\"", "vip = \"192.0.2.1/24\"\nmac = \"01:00:5e\""))
+            .starts_with("gateway.toml:26:7: cluster.external.mac: \"01:00:5e\" is not a MAC address")
+    );
+}
+
+#[test]
+fn rejects_a_node_id_not_among_the_nodes() {
+    assert_eq!(
+        one_error(&clustered("node_id = 1", "node_id = 3")),
+        "gateway.toml:15:11: cluster.node_id: node_id 3 is not one of the [[cluster.nodes]] ids (1, 2); list this node there too"
+    );
+    assert_eq!(
+        one_error(&clustered("node_id = 1", "node_id = 17")),
+        "gateway.toml:15:11: cluster.node_id: node id 17 is outside 1..=16"
+    );
+    assert_eq!(
+        errors(&clustered("id = 2\n", "id = 0\n")),
+        ["gateway.toml:21:6: cluster.nodes[1].id: node id 0 is outside 1..=16",]
+    );
+}
+
+#[test]
+fn rejects_duplicate_node_ids_and_addresses() {
+    assert_eq!(
+        one_error(&clustered("id = 2\n", "id = 1\n")),
+        "gateway.toml:21:6: cluster.nodes[1].id: id 1 is already the id of cluster.nodes[0]"
+    );
+    assert_eq!(
+        one_error(&clustered("\"10.9.0.2\"", "\"10.9.0.1\"")),
+        "gateway.toml:22:11: cluster.nodes[1].address: 10.9.0.1 is already the address of cluster.nodes[0]"
+    );
+    assert_eq!(
+        one_error(&clustered("\"10.9.0.2\"", "\"fd00::2\"")),
+        "gateway.toml:22:11: cluster.nodes[1].address: fd00::2 is IPv6 and cluster.nodes[0] is IPv4: the sync addresses of all nodes must be of one family"
+    );
+    assert!(
+        one_error(&clustered("\"10.9.0.2\"", "\"192.0.2.1\""))
+            .starts_with("gateway.toml:22:11: cluster.nodes[1].address: 192.0.2.1 is a cluster VIP")
+    );
+}
+
+#[test]
+fn rejects_fewer_than_two_nodes() {
+    let one = clustered("[[cluster.nodes]]\nid = 2\naddress = \"10.9.0.2\"\n", "");
+    assert_eq!(
+        one_error(&one),
+        "gateway.toml:17:1: cluster.nodes: a cluster needs at least 2 [[cluster.nodes]], every node including this one; found 1"
+    );
+    let many: String =
+        (3..=17).map(|i| format!("[[cluster.nodes]]\nid = {i}\naddress = \"10.9.0.{i}\"\n")).collect();
+    let text = clustered("[cluster.external]", &format!("{many}[cluster.external]"));
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs[0], "gateway.toml:65:1: cluster.nodes: a cluster has at most 16 nodes; found 17");
+    assert_eq!(errs[1], "gateway.toml:66:6: cluster.nodes[16].id: node id 17 is outside 1..=16");
+}
+
+#[test]
+fn rejects_bad_segment_counts() {
+    assert_eq!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nsegment_count = 1\n")),
+        "gateway.toml:16:17: cluster.segment_count: segment_count 1 is less than the 2 nodes: every node must be able to serve a segment"
+    );
+    assert_eq!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nsegment_count = 65\n")),
+        "gateway.toml:16:17: cluster.segment_count: segment_count 65 is outside 1..=64"
+    );
+    let three = clustered(
+        "[cluster.external]",
+        "[[cluster.nodes]]\nid = 3\naddress = \"10.9.0.3\"\n[cluster.external]",
+    );
+    assert_eq!(parse_ok(&three).cluster.expect("a cluster").segment_count, 6);
+}
+
+#[test]
+fn rejects_ports_sharing_an_interface_or_a_mac() {
+    assert_eq!(
+        one_error(&clustered("\"int0\"", "\"ext0\"")),
+        r#"gateway.toml:27:13: cluster.internal.interface: "ext0" is also the external interface: the two ports need different interfaces"#
+    );
+    // 10.128.2.1 and 192.0.2.1 share their low 23 bits.
+    assert_eq!(
+        one_error(&clustered("\"198.51.100.1/24\"", "\"10.128.2.1/24\"")),
+        "gateway.toml:28:7: cluster.internal.mac: 01:00:5e:00:02:01 (derived from its vip) is also the external port's MAC (derived from its vip): the two ports need different MACs; set mac on one of them"
+    );
+    let explicit = clustered("\"198.51.100.1/24\"", "\"198.51.100.1/24\"\nmac = \"01:00:5e:00:02:01\"");
+    assert!(
+        one_error(&explicit).starts_with(
+            "gateway.toml:29:7: cluster.internal.mac: 01:00:5e:00:02:01 is also the external port's MAC (derived from its vip)"
+        )
+    );
+}
+
+#[test]
+fn rejects_bad_cluster_macs_and_warns_about_global_unicast() {
+    let mac =
+        |m: &str| clustered("vip = \"192.0.2.1/24\"", &format!("vip = \"192.0.2.1/24\"\nmac = \"{m}\""));
+    assert_eq!(
+        one_error(&mac("ff:ff:ff:ff:ff:ff")),
+        "gateway.toml:26:7: cluster.external.mac: ff:ff:ff:ff:ff:ff cannot be a cluster MAC"
+    );
+    assert!(one_error(&mac("00:00:00:00:00:00")).ends_with("00:00:00:00:00:00 cannot be a cluster MAC"));
+    let warnings: Vec<String> =
+        parse_ok(&mac("00:16:3e:00:00:01")).warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "gateway.toml:26:7: cluster.external.mac: 00:16:3e:00:00:01 is a unicast MAC that is not locally administered"
+        ),
+        "{warnings:?}"
+    );
+    assert!(parse_ok(&mac("02:00:00:00:00:01")).warnings.is_empty(), "locally administered unicast");
+}
+
+#[test]
+fn rejects_bad_interfaces_vips_and_gateways() {
+    let iface = one_error(&clustered("\"ext0\"", "\"ext/0\""));
+    assert_eq!(
+        iface,
+        r#"gateway.toml:24:13: cluster.external.interface: "ext/0" is not a valid interface name: 1 to 15 bytes without '/', ':' or white space"#
+    );
+    for bad in ["", "a b", "eth0:1", "abcdefghijklmnop", ".."] {
+        let e = one_error(&clustered("\"ext0\"", &format!("{bad:?}")));
+        assert!(e.contains("is not a valid interface name"), "{bad:?}: {e}");
+    }
+    assert!(
+        one_error(&clustered("\"192.0.2.1/24\"", "\"192.0.2.1\""))
+            .starts_with("gateway.toml:25:7: cluster.external.vip: \"192.0.2.1\" has no prefix length")
+    );
+    assert!(one_error(&clustered("\"192.0.2.1/24\"", "\"192.0.2.1/33\"")).contains("outside 1..=32"));
+    assert!(one_error(&clustered("\"192.0.2.1/24\"", "\"192.0.2.0/24\"")).contains("network or broadcast"));
+    assert!(one_error(&clustered("\"192.0.2.1/24\"", "\"224.0.0.1/24\"")).contains("not a unicast address"));
+    let gw =
+        |g: &str| clustered("vip = \"192.0.2.1/24\"", &format!("vip = \"192.0.2.1/24\"\ngateway = \"{g}\""));
+    assert_eq!(
+        one_error(&gw("192.0.3.254")),
+        "gateway.toml:26:11: cluster.external.gateway: 192.0.3.254 is not inside the vip's subnet 192.0.2.1/24"
+    );
+    assert_eq!(
+        one_error(&gw("2001:db8::1")),
+        "gateway.toml:26:11: cluster.external.gateway: 2001:db8::1 is IPv6 but the vip is IPv4"
+    );
+    assert!(one_error(&gw("192.0.2.1")).ends_with("192.0.2.1 is the vip itself"));
+}
+
+#[test]
+fn rejects_a_heartbeat_timeout_below_twice_the_delay() {
+    assert_eq!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nheartbeat_delay = \"300ms\"\n")),
+        "gateway.toml:16:19: cluster.heartbeat_timeout: heartbeat_timeout (500ms) must be at least twice heartbeat_delay (300ms), or one late heartbeat declares a node dead"
+    );
+    let both =
+        clustered("node_id = 1\n", "node_id = 1\nheartbeat_delay = 1\nheartbeat_timeout = \"1999ms\"\n");
+    assert!(
+        one_error(&both)
+            .starts_with("gateway.toml:17:21: cluster.heartbeat_timeout: heartbeat_timeout (1999ms)")
+    );
+    let exact = clustered("node_id = 1\n", "node_id = 1\nheartbeat_delay = \"1s\"\nheartbeat_timeout = 2\n");
+    assert_eq!(parse_ok(&exact).cluster.expect("a cluster").heartbeat_timeout, Duration::from_secs(2));
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nheartbeat_delay = \"0ms\"\n")).starts_with(
+            "gateway.toml:16:19: cluster.heartbeat_delay: heartbeat_delay must be longer than 0"
+        )
+    );
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nheartbeat_delay = \"1.5s\"\n"))
+            .starts_with("gateway.toml:16:19: cluster.heartbeat_delay: invalid duration \"1.5s\"")
+    );
+}
+
+#[test]
+fn rejects_bad_cluster_numbers_and_keywords() {
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nsync_port = 0\n"))
+            .starts_with("gateway.toml:16:13: cluster.sync_port: sync_port 0 is outside 1..=65535")
+    );
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\ncluster_id = -1\n"))
+            .starts_with("gateway.toml:16:14: cluster.cluster_id: cluster_id -1 is outside 0..=4294967295")
+    );
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\ntwo_node = \"both\"\n"))
+            .starts_with("gateway.toml:16:12: cluster.two_node: unknown variant `both`")
+    );
+    assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nnodeid = 1\n"))
+            .starts_with("gateway.toml:16:1: cluster.nodeid: unknown field `nodeid`")
+    );
+    assert!(
+        one_error(&clustered("[cluster.internal]\ninterface = \"int0\"\nvip = \"198.51.100.1/24\"\n", ""))
+            .starts_with("gateway.toml:14:1: cluster: missing field `internal`")
+    );
+    let three = clustered("node_id = 1\n", "node_id = 1\ntwo_node = \"lowest-id-serves\"\n").replace(
+        "[cluster.external]",
+        "[[cluster.nodes]]\nid = 3\naddress = \"10.9.0.3\"\n[cluster.external]",
+    );
+    let warnings: Vec<String> = parse_ok(&three).warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "gateway.toml:16:12: cluster.two_node: two_node applies only to a cluster of two nodes; with 3 the majority decides"
+        ]
+    );
+}
+
+#[test]
+fn rejects_missing_short_and_repeated_cluster_secrets() {
+    let none = clustered("secret = \"a long passphrase for the sync channel\"\n", "");
+    assert_eq!(
+        one_error(&none),
+        "gateway.toml:14:1: cluster.secret: no cluster secret: set secret in [cluster], or better secret in [secrets.cluster] of the secrets_file"
+    );
+    assert_eq!(
+        one_error(&clustered("a long passphrase for the sync channel", "short secret")),
+        "gateway.toml:16:10: cluster.secret: the cluster secret is only 12 octets; use at least 16 random octets"
+    );
+    assert_eq!(
+        one_error(&clustered("a long passphrase for the sync channel", "0xzz")),
+        "gateway.toml:16:10: cluster.secret: invalid hex after \"0x\""
+    );
+    let twice = format!("{}[secrets.cluster]\nsecret = \"another long passphrase\"\n", clustered("", ""));
+    assert_eq!(
+        one_error(&twice),
+        "gateway.toml:30:10: secrets.cluster.secret: a second cluster secret (the first is cluster.secret)"
+    );
+    let in_main = format!("{none}[secrets.cluster]\nsecret = \"another long passphrase\"\n");
+    assert_eq!(parse_ok(&in_main).cluster.expect("a cluster").secret.expose(), b"another long passphrase");
+    let unused = format!("{BASE}[secrets.cluster]\nsecret = \"another long passphrase\"\n");
+    let warnings: Vec<String> = parse_ok(&unused).warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["gateway.toml:15:10: secrets.cluster.secret: ignored: there is no [cluster] section"]
+    );
+}
+
+#[test]
+fn reads_the_cluster_secret_from_the_secrets_file() {
+    let dir = tempdir();
+    let secrets = write(
+        dir.path(),
+        "secrets.toml",
+        "[[secrets.ike]]\nsecret = \"0123456789abcdef0123\"\n[secrets.cluster]\nsecret = \"0x000102030405060708090a0b0c0d0e0f10\"\n",
+        0o600,
+    );
+    let text = clustered("secret = \"a long passphrase for the sync channel\"\n", "")
+        .replace("[[secrets.ike]]\nid = \"gw.example.com\"\nsecret = \"0123456789abcdef0123\"\n", "");
+    let main = write(dir.path(), "gateway.toml", &format!("secrets_file = \"secrets.toml\"\n{text}"), 0o644);
+    let config = load(&main).unwrap_or_else(|e| panic!("{e}"));
+    let c = config.cluster.as_ref().expect("a cluster");
+    assert_eq!(c.secret.expose(), (0u8..17).collect::<Vec<_>>());
+    assert_eq!(c.secret_origin, secrets);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // Both files: the second one is refused where it is.
+    let both = write(
+        dir.path(),
+        "gateway.toml",
+        &format!("secrets_file = \"secrets.toml\"\n{}", clustered("", "")),
+        0o600,
+    );
+    let e = load(&both).expect_err("two secrets").to_string();
+    assert!(
+        e.ends_with(&format!(
+            "{}:4:10: secrets.cluster.secret: a second cluster secret (the first is cluster.secret in {})",
+            secrets.display(),
+            both.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn warns_about_a_cluster_secret_in_a_readable_config() {
+    let dir = tempdir();
+    let text = clustered("", "");
+    let main = write(dir.path(), "g.toml", &text, 0o640);
+    let warnings: Vec<String> =
+        load(&main).unwrap_or_else(|e| panic!("{e}")).warnings.iter().map(|w| w.key.clone()).collect();
+    assert_eq!(warnings, ["secrets.ike", "cluster"]);
+    let only = write(dir.path(), "g.toml", &text, 0o600);
+    assert!(load(&only).unwrap_or_else(|e| panic!("{e}")).warnings.is_empty());
+}
+
+#[test]
+fn rejects_local_addrs_other_than_the_external_vip() {
+    let text =
+        clustered("", "").replace("name = \"rw\"", "name = \"rw\"\nlocal_addrs = [\"%any\", \"192.0.2.9\"]");
+    assert_eq!(
+        one_error(&text),
+        r#"gateway.toml:3:24: connections[0].local_addrs: 192.0.2.9 is not the cluster's external VIP: in cluster mode IKE and ESP use only 192.0.2.1; write "192.0.2.1" or "%any""#
+    );
+    let range = clustered("", "").replace("name = \"rw\"", "name = \"rw\"\nlocal_addrs = \"192.0.2.0/24\"");
+    assert!(
+        one_error(&range).starts_with("gateway.toml:3:15: connections[0].local_addrs: 192.0.2.0/24 is not")
+    );
+    let vip = clustered("", "").replace("name = \"rw\"", "name = \"rw\"\nlocal_addrs = \"192.0.2.1\"");
+    parse_ok(&vip);
+    // Without [cluster] any address goes.
+    parse_ok(&BASE.replace("name = \"rw\"", "name = \"rw\"\nlocal_addrs = \"192.0.2.9\""));
+}
+
+#[test]
+fn warns_that_dataplane_is_ignored_in_cluster_mode() {
+    let text = format!("{}[dataplane]\nmtu = 1500\n", clustered("", ""));
+    let config = parse_ok(&text);
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "gateway.toml:29:1: dataplane: [dataplane] (the TUN device) does not apply in cluster mode and is ignored: traffic goes through [cluster.external] and [cluster.internal]"
+        ]
+    );
+    assert!(parse_ok(&format!("{BASE}[dataplane]\nmtu = 1500\n")).warnings.is_empty());
+}
+
+#[test]
+fn never_prints_the_cluster_secret() {
+    let text = clustered("a long passphrase for the sync channel", "hunter2hunter2hunter2");
+    let config = parse_ok(&text);
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!format!("{:?}", config.cluster).contains("hunter2"));
+    let summary = check::summary(&config, true);
+    assert!(!summary.contains("hunter2"), "{summary}");
+    for bad in ["secret = 12345678901234567", "secret = \"0xhunter2\""] {
+        let e = one_error(&clustered("secret = \"a long passphrase for the sync channel\"", bad));
+        assert!(!e.contains("hunter2") && !e.contains("12345678901234567"), "{e}");
+    }
+}
+
+#[test]
+fn check_describes_the_cluster() {
+    let dir = tempdir();
+    let text = clustered("vip = \"192.0.2.1/24\"", "vip = \"192.0.2.1/24\"\ngateway = \"192.0.2.254\"");
+    let main = write(dir.path(), "g.toml", &text, 0o600);
+    let report = check(&main, true);
+    assert!(report.ok, "{}", report.stderr);
+    let want = format!(
+        "dataplane: cluster ports (no TUN device)\n\
+         cluster: node 1 of 2 nodes, cluster_id 1, sync 10.9.0.1 port 4510, 4 segments\n  \
+         node 1: 10.9.0.1 (this node)\n  \
+         node 2: 10.9.0.2\n  \
+         heartbeat_delay 100ms, heartbeat_timeout 500ms, two_node both-serve\n  \
+         secret: 38 octets, from {}\n  \
+         external: ext0 VIP 192.0.2.1/24 MAC 01:00:5e:00:02:01 gateway 192.0.2.254\n  \
+         internal: int0 VIP 198.51.100.1/24 MAC 01:00:5e:33:64:01 gateway none\n",
+        main.display()
+    );
+    assert!(report.stdout.contains(&want), "{}", report.stdout);
+    assert!(!report.stdout.contains("passphrase"));
+}
+
 // --- Values -----------------------------------------------------------------
 
 #[test]
@@ -809,6 +1296,23 @@ fn parses_durations() {
         assert_eq!(parse_duration(&format_duration(d)), Ok(d));
     }
     assert_eq!(format_duration(Duration::from_secs(3960)), "66m");
+}
+
+#[test]
+fn parses_millisecond_durations() {
+    let ok = [("100ms", 100), ("0ms", 0), ("2s", 2000), ("1m", 60_000), ("3", 3000), (" 5ms ", 5)];
+    for (text, ms) in ok {
+        assert_eq!(parse_duration_ms(text), Ok(Duration::from_millis(ms)), "{text}");
+    }
+    for text in ["ms", "1.5ms", "-1ms", "1 ms", "1MS", "1us", "315360000001ms"] {
+        assert!(parse_duration_ms(text).is_err(), "{text}");
+    }
+    for ms in [1, 100, 999, 1000, 1500, 60_000] {
+        let d = Duration::from_millis(ms);
+        assert_eq!(parse_duration_ms(&format_duration_ms(d)), Ok(d));
+    }
+    assert_eq!(format_duration_ms(Duration::from_millis(1500)), "1500ms");
+    assert_eq!(format_duration_ms(Duration::from_millis(2000)), "2s");
 }
 
 #[test]
@@ -946,6 +1450,23 @@ const FRAGMENTS: &[&str] = &[
     "= \"\n",
     "[[",
     "\"\\u00e9\" = 1\n",
+    "[cluster]\n",
+    "[[cluster.nodes]]\n",
+    "[cluster.external]\n",
+    "[cluster.internal]\n",
+    "[secrets.cluster]\n",
+    "node_id = 1\n",
+    "id = 1\n",
+    "id = 16\n",
+    "address = \"::\"\n",
+    "interface = \"e\"\n",
+    "vip = \"0.0.0.0/32\"\n",
+    "vip = \"::1/128\"\n",
+    "mac = \"ff:ff:ff:ff:ff:ff\"\n",
+    "gateway = \"255.255.255.255\"\n",
+    "heartbeat_delay = \"18446744073709551615ms\"\n",
+    "segment_count = 0\n",
+    "secret = \"0123456789abcdef\"\n",
 ];
 
 proptest! {

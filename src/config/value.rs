@@ -120,6 +120,56 @@ impl<'de> Deserialize<'de> for Secs {
     }
 }
 
+/// A duration that may also be written in milliseconds: everything
+/// [`Secs`] accepts, and `"100ms"`. For the cluster's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Millis(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Millis;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a duration such as "100ms", "2s", "1m", or a number of seconds"#)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
+                Secs::deserialize(v.into_deserializer()).map(|s| Millis(s.0))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
+                Secs::deserialize(v.into_deserializer()).map(|s| Millis(s.0))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Millis, E> {
+                parse_duration_ms(s).map(Millis).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses a duration like [`parse_duration`], also accepting a number of
+/// milliseconds with the unit `ms` (`"100ms"`).
+pub(super) fn parse_duration_ms(s: &str) -> Result<Duration, String> {
+    let Some(digits) = s.trim().strip_suffix("ms") else { return parse_duration(s) };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            r#"invalid duration {s:?}: write a number with ms, s, m, h or d ("100ms", "30s", "10m")"#
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_millis)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| too_long(s))
+}
+
+/// A duration as [`format_duration`] shows it, or in milliseconds if it is
+/// not a whole number of seconds; [`parse_duration_ms`] reads it back.
+pub(crate) fn format_duration_ms(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { format_duration(d) } else { format!("{}ms", d.as_millis()) }
+}
+
 /// The message for a duration over [`MAX_DURATION`].
 fn too_long(s: &str) -> String {
     format!("duration {s:?} is longer than the maximum of 3650d")

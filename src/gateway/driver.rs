@@ -48,8 +48,8 @@ pub(crate) struct Plan {
     pub(crate) tun_name: String,
     /// The TUN device's MTU.
     pub(crate) mtu: u32,
-    /// Virtual addresses for road warriors.
-    pub(crate) pool: Option<RangePool>,
+    /// Virtual addresses for road warriors: the pool's first and last.
+    pub(crate) pool: Option<(IpAddr, IpAddr)>,
     /// The firewall mark of Tandem's own sockets.
     pub(crate) fwmark: u32,
     /// The routing table for the tunnels' routes.
@@ -64,6 +64,8 @@ pub(crate) struct Plan {
     pub(crate) child: String,
     /// The control socket's path.
     pub(crate) control_socket: PathBuf,
+    /// Run as a node of this cluster instead (AF_PACKET ports, no TUN).
+    pub(crate) cluster: Option<super::cluster::ClusterPlan>,
 }
 
 /// What the runtime knows of an established IKE SA, for `tandem sas`.
@@ -80,11 +82,14 @@ struct SaInfo {
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
-pub(crate) fn run(plan: Plan) -> Result<(), GatewayError> {
+pub(crate) fn run(mut plan: Plan) -> Result<(), GatewayError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| GatewayError::io("starting the runtime", e))?;
+    if let Some(cluster) = plan.cluster.take() {
+        return rt.block_on(super::cluster::serve(plan, cluster));
+    }
     rt.block_on(async move {
         let mut gw = Gateway::start(plan).await?;
         let result = gw.serve().await;
@@ -127,7 +132,7 @@ impl Gateway {
         #[allow(clippy::disallowed_methods)]
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         ep.set_wall_clock(now(), unix);
-        if let Some(pool) = plan.pool.take() {
+        if let Some(pool) = plan.pool.take().and_then(|(first, last)| RangePool::new(first, last)) {
             ep.set_address_pool(Box::new(pool));
         }
         let dp = Dataplane::new(rand_core::Rng::next_u64(&mut rng));
@@ -226,6 +231,7 @@ impl Gateway {
                     child_sas: self.dp.status().len(),
                     no_policy_drops: no_policy,
                     unknown_spi_drops: unknown_spi,
+                    cluster: None,
                 })
             }
             Request::Sas => Reply::Sas { ike_sas: self.sa_views() },
@@ -272,6 +278,9 @@ impl Gateway {
                 Ok(message) => Reply::Done { message },
                 Err(message) => Reply::Error { message },
             },
+            Request::Segments { .. } => {
+                Reply::Error { message: "this gateway is no cluster node (no [cluster] section)".into() }
+            }
         }
     }
 

@@ -2,8 +2,12 @@
 //! IKE engine and the ESP data path, exactly as their docs say: IKE on
 //! UDP 500 and 4500 (behind the non-ESP marker), ESP in UDP on 4500
 //! (RFC 3948), plaintext through a TUN device, routes and a policy rule
-//! through rtnetlink. The kernel's XFRM is never used.
+//! through rtnetlink. The kernel's XFRM is never used. With a `[cluster]`
+//! section the node runs instead between two AF_PACKET ports and its sync
+//! socket (see `cluster`).
 
+mod afpacket;
+mod cluster;
 mod control;
 mod dataplane;
 mod driver;

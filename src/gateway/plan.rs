@@ -1,20 +1,23 @@
 //! From a checked configuration file to what the runtime runs: the IKE
 //! engine's configuration, addresses, the pool and the data path settings.
 //!
-//! Today's runtime serves the first connection and its first child; more
-//! are refused with a clear error rather than silently ignored.
+//! Today's runtime serves one connection with one child; more are refused
+//! with a clear error rather than silently ignored. A `[cluster]` section
+//! adds the cluster node's plan.
 
 use super::GatewayError;
+use super::cluster::{ClusterPlan, PortPlan};
 use super::driver::Plan;
 use crate::config::GatewayConfig;
 use crate::config::addr::{PeerAddr, TsAddrs, TsSpec};
 use crate::config::ident::IdSpec;
 use crate::config::model::{AuthMethod, Connection, Fragmentation, Mode, StartAction};
+use core::net::SocketAddr;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
 use std::sync::Arc;
+use tandem_cluster::{Layout, NodeConfig, NodeId, SegmentCount, TwoNodeRule};
 use tandem_ike::config::{Credentials, Lifetime, LocalAuth, RemoteAuth};
-use tandem_ike::pool::RangePool;
 use tandem_ike::pubkey::{Certificate, PrivateKey};
 use tandem_ike::wire::{IdType, TrafficSelector};
 use tandem_ike::{ChildConfig, Identity, IkeConfig};
@@ -117,7 +120,7 @@ impl Plan {
                     GatewayError::Config(format!("connection {}: no pool {name}", conn.name))
                 })?;
                 ike.dns = p.dns.clone();
-                RangePool::new(p.leasable.first(), p.leasable.last())
+                Some((p.leasable.first(), p.leasable.last()))
             }
             None => None,
         };
@@ -136,8 +139,49 @@ impl Plan {
             connection: conn.name.clone(),
             child: child.name.clone(),
             control_socket: cfg.control.socket.clone(),
+            cluster: cfg.cluster.as_ref().map(cluster_plan).transpose()?,
         })
     }
+}
+
+/// What a cluster node runs besides the connection: its engine's
+/// configuration, sync addresses and the two ports.
+fn cluster_plan(c: &crate::config::model::Cluster) -> Result<ClusterPlan, GatewayError> {
+    let err = |e: tandem_cluster::Error| GatewayError::Config(format!("[cluster]: {e}"));
+    let ids: Vec<NodeId> = c.nodes.iter().map(|n| NodeId(n.id)).collect();
+    let count = SegmentCount::new(c.segment_count).map_err(err)?;
+    let rule = if c.two_node_lowest_serves { TwoNodeRule::LowestIdServes } else { TwoNodeRule::BothServe };
+    let layout = Layout::new(&ids, count, rule).map_err(err)?;
+    let mut node = NodeConfig::new(NodeId(c.node_id), layout, c.cluster_id, c.secret.clone(), c.external.vip);
+    node.heartbeat_delay = c.heartbeat_delay;
+    node.heartbeat_timeout = c.heartbeat_timeout;
+    node.esp_sync_interval = c.heartbeat_delay;
+    let sync = |a: IpAddr| SocketAddr::new(a, c.sync_port);
+    let me = c
+        .nodes
+        .iter()
+        .find(|n| n.id == c.node_id)
+        .ok_or_else(|| GatewayError::Config(format!("[cluster]: node {} is not in nodes", c.node_id)))?;
+    let port = |p: &crate::config::model::ClusterPort| PortPlan {
+        interface: p.interface.clone(),
+        vip: p.vip,
+        prefix_len: p.prefix_len,
+        mac: p.mac,
+        gateway: p.gateway,
+    };
+    Ok(ClusterPlan {
+        node,
+        count,
+        sync_bind: sync(me.address),
+        peers: c
+            .nodes
+            .iter()
+            .filter(|n| n.id != c.node_id)
+            .map(|n| (NodeId(n.id), sync(n.address)))
+            .collect(),
+        external: port(&c.external),
+        internal: port(&c.internal),
+    })
 }
 
 /// The IKE identity of a configured ID.

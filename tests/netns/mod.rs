@@ -23,6 +23,7 @@
 
 pub mod json;
 pub mod strongswan;
+pub mod tandem;
 
 use std::ffi::OsStr;
 use std::fmt;

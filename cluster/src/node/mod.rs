@@ -172,6 +172,19 @@ pub struct NodeStats {
     pub sync_blocked: u64,
 }
 
+/// Another node of the cluster, as [`Node::members`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its id.
+    pub id: NodeId,
+    /// It is heard (heartbeats within the timeout).
+    pub live: bool,
+    /// Its heartbeats say it holds the full state.
+    pub synced: bool,
+    /// The segments it claims.
+    pub owns: SegmentSet,
+}
+
 /// One other node, as this node sees it.
 struct Peer {
     channel: Channel,
@@ -305,6 +318,14 @@ impl Node {
     /// The peers this node hears.
     pub fn live_peers(&self) -> Vec<NodeId> {
         self.peers.iter().filter(|(_, p)| p.live).map(|(&n, _)| n).collect()
+    }
+
+    /// The other nodes as this node sees them.
+    pub fn members(&self) -> Vec<Member> {
+        self.peers
+            .iter()
+            .map(|(&id, p)| Member { id, live: p.live, synced: p.synced, owns: p.owns })
+            .collect()
     }
 
     /// Counters.

@@ -1,0 +1,394 @@
+//! `tandem run` as a cluster node: the cluster engine ([`Node`]) between
+//! two AF_PACKET ports that capture the frames sent to the cluster MACs
+//! (external: IKE and ESP from peers; internal: plaintext from the
+//! protected networks) and a UDP socket for the sealed sync channels. The
+//! ports' [`Link`]s answer ARP/ND for the VIPs and resolve next hops; the
+//! node decides what is this node's to handle. The kernel never sees the
+//! VIPs.
+
+use super::GatewayError;
+use super::afpacket::PacketPort;
+use super::control::{self, Call};
+use super::driver::Plan;
+use crate::control::{ClusterStatus, MemberView, Reply, Request, SegmentAction, Status};
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+use rand_core::UnwrapErr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tandem_cluster::link::{Link, LinkConfig, Received};
+use tandem_cluster::{
+    HaPool, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
+};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, info, warn};
+
+/// The largest frame read from a port.
+const MAX_FRAME: usize = 65_536;
+/// Frames read from one port per wakeup before the others get a turn.
+const BATCH: usize = 64;
+/// The sync socket's buffers (a resync is a burst).
+const SYNC_BUFFER: usize = 4 << 20;
+
+/// A cluster node's plan besides its connection.
+#[derive(Debug)]
+pub(crate) struct ClusterPlan {
+    /// The engine's configuration.
+    pub(crate) node: NodeConfig,
+    /// The segment count (also in `node`'s layout).
+    pub(crate) count: SegmentCount,
+    /// Where this node's sync socket listens.
+    pub(crate) sync_bind: SocketAddr,
+    /// The other nodes' sync addresses.
+    pub(crate) peers: Vec<(NodeId, SocketAddr)>,
+    /// The port towards the peers.
+    pub(crate) external: PortPlan,
+    /// The port towards the protected networks.
+    pub(crate) internal: PortPlan,
+}
+
+/// One port of a cluster node.
+#[derive(Debug)]
+pub(crate) struct PortPlan {
+    /// The interface.
+    pub(crate) interface: String,
+    /// The virtual IP on it and its on-link prefix.
+    pub(crate) vip: IpAddr,
+    /// See `vip`.
+    pub(crate) prefix_len: u8,
+    /// The cluster MAC.
+    pub(crate) mac: [u8; 6],
+    /// The next hop for off-link destinations.
+    pub(crate) gateway: Option<IpAddr>,
+}
+
+#[allow(clippy::disallowed_methods)] // the runtime owns the clock
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// A port with its link layer.
+struct Port {
+    io: PacketPort,
+    link: Link,
+}
+
+impl Port {
+    fn open(p: &PortPlan) -> Result<Self, GatewayError> {
+        let io = PacketPort::open(&p.interface, p.mac)?;
+        let link = Link::new(LinkConfig {
+            own_mac: io.mac(),
+            cluster_mac: p.mac,
+            vip: p.vip,
+            prefix_len: p.prefix_len,
+            gateway: p.gateway,
+            mtu: io.mtu(),
+        });
+        Ok(Self { io, link })
+    }
+
+    /// Writes what the link layer queued.
+    fn flush(&mut self) {
+        while let Some(frame) = self.link.poll_frame() {
+            if let Err(e) = self.io.send(&frame) {
+                debug!(port = self.io.name(), "sending a frame: {e}");
+            }
+        }
+    }
+}
+
+/// Which port a frame came in on.
+#[derive(Clone, Copy)]
+enum Side {
+    External,
+    Internal,
+}
+
+struct Runtime {
+    plan: Plan,
+    cluster: ClusterPlan,
+    node: Node,
+    ext: Port,
+    int: Port,
+    sync: UdpSocket,
+    rng: UnwrapErr<getrandom::SysRng>,
+    started: Instant,
+    frame: Vec<u8>,
+}
+
+/// Runs a cluster node until SIGTERM or SIGINT.
+pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), GatewayError> {
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let ext = Port::open(&cluster.external)?;
+    let int = Port::open(&cluster.internal)?;
+    let sync = sync_socket(cluster.sync_bind)?;
+    let pool = plan.pool.and_then(|(first, last)| HaPool::new(first, last, cluster.count));
+    let started = now();
+    #[allow(clippy::disallowed_methods)]
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let unix_ms = u64::try_from(unix_ms).unwrap_or(0);
+    let node = Node::new(cluster.node.clone(), plan.ike.clone(), pool, started, unix_ms, &mut rng)
+        .map_err(|e| GatewayError::Config(format!("[cluster]: {e}")))?;
+    info!(
+        node = cluster.node.node.0,
+        external = ext.io.name(),
+        internal = int.io.name(),
+        sync = %cluster.sync_bind,
+        "cluster node up"
+    );
+    let (control, calls) = control::listen(&plan.control_socket)?;
+    let mut rt = Runtime { plan, cluster, node, ext, int, sync, rng, started, frame: vec![0; MAX_FRAME] };
+    let r = rt.run(calls).await;
+    drop(control);
+    r
+}
+
+/// The sync socket, with room for resync bursts.
+fn sync_socket(addr: SocketAddr) -> Result<UdpSocket, GatewayError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ctx = |e| GatewayError::io(format!("binding the sync socket {addr}"), e);
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(ctx)?;
+    let _ = s.set_recv_buffer_size(SYNC_BUFFER);
+    let _ = s.set_send_buffer_size(SYNC_BUFFER);
+    s.set_nonblocking(true).map_err(ctx)?;
+    s.bind(&addr.into()).map_err(ctx)?;
+    UdpSocket::from_std(s.into()).map_err(ctx)
+}
+
+impl Runtime {
+    async fn run(&mut self, mut calls: tokio::sync::mpsc::Receiver<Call>) -> Result<(), GatewayError> {
+        let sig = |k| signal(k).map_err(|e| GatewayError::io("installing a signal handler", e));
+        let (mut term, mut int) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?);
+        let mut sync_buf = vec![0u8; MAX_FRAME];
+        let mut leaving: Option<Instant> = None;
+        self.pump(now());
+        loop {
+            let t = now();
+            let mut deadline = self.node.poll_timeout().unwrap_or(t + Duration::from_secs(1));
+            for d in
+                [self.ext.link.poll_timeout(), self.int.link.poll_timeout(), leaving].into_iter().flatten()
+            {
+                deadline = deadline.min(d);
+            }
+            tokio::select! {
+                r = self.ext.io.readable() => {
+                    r.map_err(|e| GatewayError::io("waiting on the external port", e))?;
+                    self.drain(Side::External)?;
+                }
+                r = self.int.io.readable() => {
+                    r.map_err(|e| GatewayError::io("waiting on the internal port", e))?;
+                    self.drain(Side::Internal)?;
+                }
+                r = self.sync.recv_from(&mut sync_buf) => match r {
+                    Ok((n, from)) => self.sync_datagram(from, &mut sync_buf[..n]),
+                    Err(e) => debug!("sync socket: {e}"),
+                },
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    let t = now();
+                    self.node.handle_timeout(t, &mut self.rng);
+                    self.ext.link.handle_timeout(t);
+                    self.int.link.handle_timeout(t);
+                    self.pump(t);
+                    if leaving.is_some_and(|l| t >= l) {
+                        info!("left the cluster");
+                        return Ok(());
+                    }
+                }
+                Some((request, reply)) = calls.recv() => {
+                    let _ = reply.send(self.answer(request));
+                    self.pump(now());
+                }
+                _ = term.recv(), if leaving.is_none() => leaving = Some(self.leave()),
+                _ = int.recv(), if leaving.is_none() => leaving = Some(self.leave()),
+            }
+        }
+    }
+
+    /// Hands this node's segments over and says when to exit: after two
+    /// heartbeats, so the peers hear the drop and take the segments at
+    /// once instead of waiting for the timeout.
+    fn leave(&mut self) -> Instant {
+        let t = now();
+        info!("leaving the cluster: handing over segments {:?}", seg_list(self.node.owned()));
+        self.node.drop_segments(t, SegmentSet::all(self.cluster.count));
+        self.pump(t);
+        t + 2 * self.cluster.node.heartbeat_delay
+    }
+
+    /// Reads what waits on a port (at most [`BATCH`] frames).
+    fn drain(&mut self, side: Side) -> Result<(), GatewayError> {
+        let count = self.cluster.count;
+        for _ in 0..BATCH {
+            let port = match side {
+                Side::External => &mut self.ext,
+                Side::Internal => &mut self.int,
+            };
+            let n = match port.io.try_recv(&mut self.frame) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(GatewayError::io(format!("reading port {}", port.io.name()), e)),
+            };
+            let t = now();
+            let owned = self.node.owned();
+            let owns = |a: IpAddr| owned.contains(segment_of(a, count));
+            let len = match port.link.handle_frame(t, &self.frame[..n], &owns) {
+                Received::Ip(p) => p.len(),
+                Received::Handled | Received::Ignored => continue,
+            };
+            // The IP packet follows the 14-octet Ethernet header.
+            let Some(packet) = self.frame.get_mut(14..14 + len) else { continue };
+            match side {
+                Side::External => self.node.handle_external(t, packet, &mut self.rng),
+                Side::Internal => self.node.handle_internal(t, packet, &mut self.rng),
+            }
+            self.pump(t);
+        }
+        self.ext.flush();
+        self.int.flush();
+        Ok(())
+    }
+
+    fn sync_datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
+        let Some(&(id, _)) = self.cluster.peers.iter().find(|(_, a)| a.ip() == from.ip()) else {
+            debug!(%from, "sync datagram from no configured node");
+            return;
+        };
+        let t = now();
+        self.node.handle_sync(t, id, datagram, &mut self.rng);
+        self.pump(t);
+    }
+
+    /// Moves the node's output onto the wires and logs its events.
+    fn pump(&mut self, t: Instant) {
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::External(p) => self.ext.link.send_ip(t, &p),
+                Output::Internal(p) => self.int.link.send_ip(t, &p),
+                Output::Sync { to, datagram } => {
+                    if let Some(&(_, addr)) = self.cluster.peers.iter().find(|(id, _)| *id == to)
+                        && let Err(e) = self.sync.try_send_to(&datagram, addr)
+                    {
+                        debug!(node = to.0, "sending sync: {e}");
+                    }
+                }
+            }
+        }
+        while let Some(ev) = self.node.poll_event() {
+            match ev {
+                NodeEvent::Took(s) => info!("took segments {:?}", seg_list(s)),
+                NodeEvent::Dropped(s) => info!("dropped segments {:?}", seg_list(s)),
+                NodeEvent::PeerUp(n) => info!(node = n.0, "peer up"),
+                NodeEvent::PeerDown(n) => warn!(node = n.0, "peer down"),
+                NodeEvent::Synced => info!("synced: eligible to serve"),
+                NodeEvent::Unsynced => warn!("lost quorum: serving nothing until resynced"),
+                NodeEvent::IkeSaUp { sa, virtual_ips } => {
+                    info!(sa = format_args!("{:x}", sa.0), ?virtual_ips, "IKE SA established")
+                }
+                other => debug!(?other, "node event"),
+            }
+        }
+        self.ext.flush();
+        self.int.flush();
+    }
+
+    /// Answers a control request.
+    fn answer(&mut self, request: Request) -> Reply {
+        let t = now();
+        match request {
+            Request::Status => Reply::Status(self.status(t)),
+            Request::Segments { action, segments } => {
+                let mut set = SegmentSet::EMPTY;
+                for n in &segments {
+                    match self.cluster.count.segment(*n) {
+                        Ok(s) => {
+                            set.insert(s);
+                        }
+                        Err(e) => return Reply::Error { message: format!("segment {n}: {e}") },
+                    }
+                }
+                match action {
+                    SegmentAction::Drop => self.node.drop_segments(t, set),
+                    SegmentAction::Take => {
+                        if let Err(n) = self.node.take_segments(t, set) {
+                            return Reply::Error {
+                                message: format!("node {} serves one of these segments", n.0),
+                            };
+                        }
+                    }
+                    SegmentAction::Resync => self.node.resync_segments(t, set),
+                }
+                info!(?action, ?segments, "operator request");
+                Reply::Done {
+                    message: format!(
+                        "{action:?} {segments:?}: now serving {:?}",
+                        seg_list(self.node.owned())
+                    ),
+                }
+            }
+            Request::Sas | Request::Initiate { .. } | Request::Terminate { .. } | Request::Reload => {
+                Reply::Error { message: "not available on a cluster node yet (see tandem status)".into() }
+            }
+        }
+    }
+
+    fn status(&self, t: Instant) -> Status {
+        let st = self.node.stats();
+        let (ike_sas, child_sas) = self.node.sa_counts();
+        let (_, _, replay, icv) = self.node.esp_totals();
+        let (ext, int) = (self.ext.link.stats(), self.int.link.stats());
+        let counters = [
+            ("ike_handled", st.ike_handled),
+            ("ike_skipped", st.ike_skipped),
+            ("decrypted", st.decrypted),
+            ("verified", st.verified),
+            ("skipped", st.skipped),
+            ("encrypted", st.encrypted),
+            ("counted", st.counted),
+            ("dropped", st.dropped),
+            ("replay_drops", replay),
+            ("icv_drops", icv),
+            ("sync_sent", st.sync_sent),
+            ("sync_applied", st.sync_applied),
+            ("sync_rejected", st.sync_rejected),
+            ("ext_frames_ignored", ext.ignored),
+            ("int_frames_ignored", int.ignored),
+            ("unresolved_drops", ext.unresolved_drops + int.unresolved_drops),
+        ];
+        Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: t.duration_since(self.started).as_secs(),
+            config: self.plan.config_path.display().to_string(),
+            connection: self.plan.connection.clone(),
+            tun: format!("{} (external) / {} (internal)", self.ext.io.name(), self.int.io.name()),
+            ike_sas,
+            child_sas,
+            no_policy_drops: 0,
+            unknown_spi_drops: 0,
+            cluster: Some(ClusterStatus {
+                node: self.cluster.node.node.0,
+                segment_count: u32::from(self.cluster.count.get()),
+                synced: self.node.is_synced(),
+                owned: seg_list(self.node.owned()),
+                members: self
+                    .node
+                    .members()
+                    .into_iter()
+                    .map(|m| MemberView {
+                        id: m.id.0,
+                        live: m.live,
+                        synced: m.synced,
+                        owned: seg_list(m.owns),
+                    })
+                    .collect(),
+                sync_backlog: self.node.sync_backlog(),
+                counters: counters.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            }),
+        }
+    }
+}
+
+/// A segment set as numbers.
+fn seg_list(s: SegmentSet) -> Vec<u32> {
+    s.iter().map(|s| u32::from(s.get())).collect()
+}

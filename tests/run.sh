@@ -36,6 +36,15 @@ cargo run --release --quiet -- demo esp --packets 2000 --ike-proposal aes128-sha
 
 step "examples"
 cargo run --quiet --example handshake
+if [ "$(id -u)" = 0 ] && command -v swanctl >/dev/null && command -v ethtool >/dev/null; then
+  step "example: a two-node cluster failover in namespaces (examples/cluster-2node/demo.sh)"
+  TANDEM="${CARGO_TARGET_DIR:-target}/release/tandem" examples/cluster-2node/demo.sh
+elif [ "${TANDEM_NETNS_REQUIRED:-0}" = 1 ]; then
+  echo "examples/cluster-2node/demo.sh needs root, swanctl and ethtool" >&2
+  exit 1
+else
+  echo "skipping examples/cluster-2node/demo.sh (needs root, strongSwan and ethtool)"
+fi
 
 step "benchmarks, each run once (criterion --test mode)"
 cargo bench -p tandem-esp -p tandem-ike -- --test

@@ -161,7 +161,7 @@ impl Runtime {
         let (mut term, mut int) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?);
         let mut sync_buf = vec![0u8; MAX_FRAME];
         let mut leaving: Option<Instant> = None;
-        self.pump(now());
+        self.pump(now(), None);
         loop {
             let t = now();
             let mut deadline = self.node.poll_timeout().unwrap_or(t + Duration::from_secs(1));
@@ -188,7 +188,7 @@ impl Runtime {
                     self.node.handle_timeout(t, &mut self.rng);
                     self.ext.link.handle_timeout(t);
                     self.int.link.handle_timeout(t);
-                    self.pump(t);
+                    self.pump(t, None);
                     if leaving.is_some_and(|l| t >= l) {
                         info!("left the cluster");
                         return Ok(());
@@ -196,7 +196,7 @@ impl Runtime {
                 }
                 Some((request, reply)) = calls.recv() => {
                     let _ = reply.send(self.answer(request));
-                    self.pump(now());
+                    self.pump(now(), None);
                 }
                 _ = term.recv(), if leaving.is_none() => leaving = Some(self.leave()),
                 _ = int.recv(), if leaving.is_none() => leaving = Some(self.leave()),
@@ -211,7 +211,7 @@ impl Runtime {
         let t = now();
         info!("leaving the cluster: handing over segments {:?}", seg_list(self.node.owned()));
         self.node.drop_segments(t, SegmentSet::all(self.cluster.count));
-        self.pump(t);
+        self.pump(t, None);
         t + 2 * self.cluster.node.heartbeat_delay
     }
 
@@ -239,10 +239,15 @@ impl Runtime {
             // The IP packet follows the 14-octet Ethernet header.
             let Some(packet) = self.frame.get_mut(14..14 + len) else { continue };
             match side {
-                Side::External => self.node.handle_external(t, packet, &mut self.rng),
-                Side::Internal => self.node.handle_internal(t, packet, &mut self.rng),
+                Side::External => {
+                    self.node.handle_external(t, packet, &mut self.rng);
+                    self.pump(t, None);
+                }
+                Side::Internal => {
+                    self.node.handle_internal(t, packet, &mut self.rng);
+                    self.pump(t, Some(len));
+                }
             }
-            self.pump(t);
         }
         self.ext.flush();
         self.int.flush();
@@ -256,13 +261,25 @@ impl Runtime {
         };
         let t = now();
         self.node.handle_sync(t, id, datagram, &mut self.rng);
-        self.pump(t);
+        self.pump(t, None);
     }
 
     /// Moves the node's output onto the wires and logs its events.
-    fn pump(&mut self, t: Instant) {
+    /// `plaintext` is the length of the internal packet just handed to the
+    /// node (it is still in the frame buffer): should its ESP packet not
+    /// fit the external MTU, the sender learns the size that would.
+    fn pump(&mut self, t: Instant, plaintext: Option<usize>) {
         while let Some(out) = self.node.poll_output() {
             match out {
+                Output::External(p) if p.len() > self.ext.io.mtu() => {
+                    let Some(len) = plaintext else { continue };
+                    let Some(original) = self.frame.get(14..14 + len) else { continue };
+                    // The overhead of this packet, and the padding a
+                    // smaller one may need more (up to a cipher block).
+                    let overhead = p.len().saturating_sub(len) + 15;
+                    let fits = u16::try_from(self.ext.io.mtu().saturating_sub(overhead)).unwrap_or(u16::MAX);
+                    self.int.link.too_big(t, original, fits);
+                }
                 Output::External(p) => self.ext.link.send_ip(t, &p),
                 Output::Internal(p) => self.int.link.send_ip(t, &p),
                 Output::Sync { to, datagram } => {

@@ -134,7 +134,8 @@ fn run(args: &RunArgs) -> Result<(), String> {
     let cfg = config::load(&args.config).map_err(|e| e.to_string())?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.log.level.name()));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

@@ -100,3 +100,25 @@ fn an_operator_drops_takes_and_resyncs_a_segment() {
     assert!(w.node(other).expect("alive").stats().sync_applied > applied + 1, "the resync arrived");
     assert!(w.clients[0].stats.echoed > echoed + 50, "client 0 is served again");
 }
+
+#[test]
+fn a_leaving_node_hands_over_without_a_gap() {
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World};
+
+    let mut w = World::new(SimConfig::new(9, 3, 6)).expect("site");
+    w.run_until(Duration::from_secs(3));
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let echoed = w.clients[0].stats.echoed;
+    // A planned shutdown: leave, keep running for two heartbeats, exit.
+    w.operate(owner, |n, now| n.leave(now));
+    w.run_until(Duration::from_millis(3200));
+    w.kill(owner);
+    let next = scenario::owner_of_client(&w, 0).expect("taken over at once");
+    assert_ne!(next, owner);
+    w.run_until(Duration::from_millis(3500));
+    // 50 probes of 10 ms went out in these 500 ms: a timeout-driven
+    // takeover would have lost most of them.
+    let got = w.clients[0].stats.echoed - echoed;
+    assert!(got >= 45, "client 0 got {got} of 50 echoes across the handover");
+}

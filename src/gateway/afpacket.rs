@@ -36,6 +36,9 @@ impl PacketPort {
                 .map(|s| s.trim().to_owned())
                 .map_err(|e| GatewayError::io(format!("reading {path}"), e))
         };
+        if !std::path::Path::new(&format!("/sys/class/net/{interface}")).exists() {
+            return Err(GatewayError::Config(format!("no network interface {interface}")));
+        }
         let index: i32 = sys("ifindex")?
             .parse()
             .map_err(|_| GatewayError::Config(format!("{interface}: unreadable interface index")))?;

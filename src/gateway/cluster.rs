@@ -118,6 +118,7 @@ struct Runtime {
 
 /// Runs a cluster node until SIGTERM or SIGINT.
 pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), GatewayError> {
+    check_host(&cluster)?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let ext = Port::open(&cluster.external)?;
     let int = Port::open(&cluster.internal)?;
@@ -141,6 +142,30 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
     let r = rt.run(calls).await;
     drop(control);
     r
+}
+
+/// Refuses to run where the kernel itself would answer for a VIP: an
+/// interface holding one would answer ARP with its own MAC and take the
+/// traffic from the cluster.
+fn check_host(c: &ClusterPlan) -> Result<(), GatewayError> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| GatewayError::io("listing addresses", e.into()))?;
+    for a in addrs {
+        let ip = a.address.as_ref().and_then(|s| {
+            s.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        });
+        if let Some(ip) = ip
+            && (ip == c.external.vip || ip == c.internal.vip)
+        {
+            return Err(GatewayError::Config(format!(
+                "the VIP {ip} is configured on {}: remove it (ip addr del {ip}/.. dev {}); \
+                 the cluster nodes answer for it, the kernel must not",
+                a.interface_name, a.interface_name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The sync socket, with room for resync bursts.
@@ -210,7 +235,7 @@ impl Runtime {
     fn leave(&mut self) -> Instant {
         let t = now();
         info!("leaving the cluster: handing over segments {:?}", seg_list(self.node.owned()));
-        self.node.drop_segments(t, SegmentSet::all(self.cluster.count));
+        self.node.leave(t);
         self.pump(t, None);
         t + 2 * self.cluster.node.heartbeat_delay
     }

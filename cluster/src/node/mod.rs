@@ -213,6 +213,8 @@ pub struct Node {
     excluded: SegmentSet,
     /// Segments a live peer dropped (handed over) since we last took them.
     handed: SegmentSet,
+    /// [`Self::leave`] was called: serve nothing, never sync again.
+    leaving: bool,
     synced: bool,
     /// When this node last became synced: it takes segments one
     /// heartbeat later, once its peers heard it and it heard theirs.
@@ -284,6 +286,7 @@ impl Node {
             owned: SegmentSet::EMPTY,
             excluded: SegmentSet::EMPTY,
             handed: SegmentSet::EMPTY,
+            leaving: false,
             synced: false,
             synced_at: now,
             last_now: now,
@@ -511,6 +514,23 @@ impl Node {
         self.reassign(now);
         self.flush(now);
         Ok(())
+    }
+
+    /// Leaves the cluster for good (a planned shutdown): drops every
+    /// segment and tells the peers at once that this node is no longer
+    /// synced, so they take its segments now instead of after the timeout.
+    /// Keep feeding the node sync datagrams and timers for a heartbeat or
+    /// two so that the messages are delivered.
+    pub fn leave(&mut self, now: Instant) {
+        self.leaving = true;
+        if self.synced {
+            self.synced = false;
+            self.events.push_back(NodeEvent::Unsynced);
+        }
+        self.handed = SegmentSet::EMPTY;
+        self.reassign(now);
+        self.broadcast(now, &Message::Heartbeat { segments: self.owned, synced: false });
+        self.flush(now);
     }
 
     /// Operator: ask every live peer again for the state of `segments`.
@@ -902,7 +922,7 @@ impl Node {
             }
         }
         self.grace_over |= now >= self.started + timeout;
-        if !self.synced && self.grace_over {
+        if !self.synced && self.grace_over && !self.leaving {
             let mut live = self.live_peers();
             live.push(self.cfg.node);
             let answered = self.peers.values().filter(|p| p.live).all(|p| p.resync_done);

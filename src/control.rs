@@ -159,6 +159,12 @@ pub(crate) struct IkeSaView {
     pub(crate) virtual_ips: Vec<String>,
     /// Seconds since it was established.
     pub(crate) established_secs: u64,
+    /// On a cluster node: the SA's segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) segment: Option<u32>,
+    /// On a cluster node: this node serves it (else it holds a mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) served: Option<bool>,
     /// Its CHILD_SAs.
     pub(crate) children: Vec<ChildSaView>,
 }
@@ -236,6 +242,10 @@ pub(crate) fn render(reply: &Reply) -> String {
                     sa.connection, sa.id, sa.established_secs, sa.local, sa.remote
                 );
                 let _ = writeln!(out, "  spis {}_i {}_r", sa.spi_i, sa.spi_r);
+                if let (Some(segment), Some(served)) = (sa.segment, sa.served) {
+                    let role = if served { "served here" } else { "mirrored" };
+                    let _ = writeln!(out, "  segment {segment}, {role}");
+                }
                 if !sa.virtual_ips.is_empty() {
                     let _ = writeln!(out, "  virtual IPs {}", sa.virtual_ips.join(", "));
                 }
@@ -337,6 +347,8 @@ mod tests {
             nat: true,
             virtual_ips: vec![],
             established_secs: 3,
+            segment: None,
+            served: None,
             children: vec![child],
         };
         let text = render(&Reply::Sas { ike_sas: vec![sa] });

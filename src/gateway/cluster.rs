@@ -10,15 +10,20 @@ use super::GatewayError;
 use super::afpacket::PacketPort;
 use super::control::{self, Call};
 use super::driver::Plan;
-use crate::control::{ClusterStatus, MemberView, Reply, Request, SegmentAction, Status};
+use super::driver::ts_text;
+use crate::control::{
+    ChildSaView, ClusterStatus, IkeSaView, MemberView, Reply, Request, SegmentAction, Status,
+};
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use rand_core::UnwrapErr;
+use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_cluster::link::{Link, LinkConfig, Received};
 use tandem_cluster::{
     HaPool, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
 };
+use tandem_ike::IkeSaId;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
@@ -114,6 +119,9 @@ struct Runtime {
     rng: UnwrapErr<getrandom::SysRng>,
     started: Instant,
     frame: Vec<u8>,
+    /// When each IKE SA came up here, or this process first listed it
+    /// (mirrors), for `tandem sas`.
+    seen: HashMap<IkeSaId, Instant>,
 }
 
 /// Runs a cluster node until SIGTERM or SIGINT.
@@ -138,7 +146,18 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         "cluster node up"
     );
     let (control, calls) = control::listen(&plan.control_socket)?;
-    let mut rt = Runtime { plan, cluster, node, ext, int, sync, rng, started, frame: vec![0; MAX_FRAME] };
+    let mut rt = Runtime {
+        plan,
+        cluster,
+        node,
+        ext,
+        int,
+        sync,
+        rng,
+        started,
+        frame: vec![0; MAX_FRAME],
+        seen: HashMap::new(),
+    };
     let r = rt.run(calls).await;
     drop(control);
     r
@@ -325,6 +344,7 @@ impl Runtime {
                 NodeEvent::Synced => info!("synced: eligible to serve"),
                 NodeEvent::Unsynced => warn!("lost quorum: serving nothing until resynced"),
                 NodeEvent::IkeSaUp { sa, virtual_ips } => {
+                    self.seen.insert(sa, t);
                     info!(sa = format_args!("{:x}", sa.0), ?virtual_ips, "IKE SA established")
                 }
                 other => debug!(?other, "node event"),
@@ -368,10 +388,62 @@ impl Runtime {
                     ),
                 }
             }
-            Request::Sas | Request::Initiate { .. } | Request::Terminate { .. } | Request::Reload => {
+            Request::Sas => Reply::Sas { ike_sas: self.sa_views(t) },
+            Request::Initiate { .. } | Request::Terminate { .. } | Request::Reload => {
                 Reply::Error { message: "not available on a cluster node yet (see tandem status)".into() }
             }
         }
+    }
+
+    /// `tandem sas`: every SA this node holds, served here or mirrored,
+    /// with this node's counters.
+    fn sa_views(&mut self, t: Instant) -> Vec<IkeSaView> {
+        let reports = self.node.sas();
+        self.seen.retain(|id, _| reports.iter().any(|r| r.id == *id));
+        reports
+            .into_iter()
+            .map(|r| {
+                let since = *self.seen.entry(r.id).or_insert(t);
+                IkeSaView {
+                    id: format!("{:x}", r.id.0),
+                    connection: self.plan.connection.clone(),
+                    local: r.local.to_string(),
+                    remote: r.remote.to_string(),
+                    spi_i: format!("{:016x}", r.spi_i),
+                    spi_r: format!("{:016x}", r.spi_r),
+                    nat: r.nat,
+                    virtual_ips: r.virtual_ips.iter().map(ToString::to_string).collect(),
+                    established_secs: t.duration_since(since).as_secs(),
+                    segment: r.segment.map(|s| u32::from(s.get())),
+                    served: Some(r.served),
+                    children: r
+                        .children
+                        .iter()
+                        .map(|c| {
+                            let drops = |d: &tandem_esp::DropCounters| d.total();
+                            let (replay, icv) =
+                                (c.inbound.drops.replay + c.inbound.drops.too_old, c.inbound.drops.bad_icv);
+                            ChildSaView {
+                                name: self.plan.child.clone(),
+                                spi_in: format!("{:08x}", c.inbound_spi),
+                                spi_out: format!("{:08x}", c.outbound_spi),
+                                algorithms: c.algorithms.clone(),
+                                local_ts: c.local_ts.iter().map(ts_text).collect(),
+                                remote_ts: c.remote_ts.iter().map(ts_text).collect(),
+                                bytes_in: c.inbound.bytes,
+                                packets_in: c.inbound.packets,
+                                bytes_out: c.outbound.bytes,
+                                packets_out: c.outbound.packets,
+                                replay_drops: replay,
+                                icv_drops: icv,
+                                other_drops: (drops(&c.inbound.drops) + drops(&c.outbound.drops))
+                                    .saturating_sub(replay + icv),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
     fn status(&self, t: Instant) -> Status {

@@ -356,6 +356,8 @@ impl Gateway {
                 nat: info.nat,
                 virtual_ips: info.virtual_ips.iter().map(ToString::to_string).collect(),
                 established_secs: now().duration_since(info.since).as_secs(),
+                segment: None,
+                served: None,
                 children: children
                     .iter()
                     .filter(|c| c.child.ike_sa == *id)
@@ -546,7 +548,7 @@ impl Gateway {
 
 /// A traffic selector as swanctl prints it: `10.1.0.0/16`, a range when
 /// it is no single prefix, and `[proto/ports]` when not all.
-fn ts_text(ts: &TrafficSelector) -> String {
+pub(super) fn ts_text(ts: &TrafficSelector) -> String {
     let addrs = match prefixes(ts.start_addr, ts.end_addr).as_slice() {
         [(addr, len)] => format!("{addr}/{len}"),
         _ => format!("{}-{}", ts.start_addr, ts.end_addr),

@@ -280,6 +280,28 @@ impl Dataplane {
 }
 
 /// The ESP suite a CHILD_SA negotiated.
+impl Dataplane {
+    /// The CHILD_SAs of `ike_sa` with this node's counters.
+    pub(crate) fn report(&self, ike_sa: IkeSaId) -> Vec<super::ChildSaReport> {
+        let mut rows: Vec<super::ChildSaReport> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.ike_sa == ike_sa)
+            .map(|(&spi, c)| super::ChildSaReport {
+                inbound_spi: spi,
+                outbound_spi: c.sa.outbound_spi,
+                algorithms: suite(&c.sa).map(|s| s.name()).unwrap_or_default(),
+                local_ts: c.sa.local_ts.clone(),
+                remote_ts: c.sa.remote_ts.clone(),
+                inbound: self.sad.inbound(spi).map(|s| *s.stats()).unwrap_or_default(),
+                outbound: self.sad.outbound(c.outbound).map(|s| *s.stats()).unwrap_or_default(),
+            })
+            .collect();
+        rows.sort_by_key(|r| r.inbound_spi);
+        rows
+    }
+}
+
 fn suite(c: &ChildSa) -> Result<Suite, Error> {
     match c.encr {
         EncrAlgorithm::Aead(a) => Ok(Suite::Aead(a)),

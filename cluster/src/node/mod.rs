@@ -29,6 +29,7 @@
 
 mod dataplane;
 pub mod packet;
+mod report;
 mod spis;
 
 use crate::Error;
@@ -43,6 +44,7 @@ use core::net::IpAddr;
 use dataplane::{Dataplane, Received, Sent};
 use packet::Outer;
 use rand_core::CryptoRng;
+pub use report::{ChildSaReport, IkeSaReport};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_crypto::aead::AeadAlgorithm;
@@ -321,6 +323,33 @@ impl Node {
     /// The peers this node hears.
     pub fn live_peers(&self) -> Vec<NodeId> {
         self.peers.iter().filter(|(_, p)| p.live).map(|(&n, _)| n).collect()
+    }
+
+    /// Every IKE SA this node holds with its CHILD_SAs and their counters
+    /// here, sorted by SA.
+    pub fn sas(&self) -> Vec<IkeSaReport> {
+        let mut out: Vec<IkeSaReport> = self
+            .ike
+            .sa_ids()
+            .filter_map(|id| {
+                let s = self.ike.snapshot(id)?;
+                let segment = self.spis.segment_of_ike_spi(id.0);
+                Some(IkeSaReport {
+                    id,
+                    segment,
+                    served: segment.is_some_and(|g| self.owned.contains(g)),
+                    local: s.local,
+                    remote: s.remote,
+                    spi_i: s.spi_i,
+                    spi_r: s.spi_r,
+                    nat: s.nat.detected(),
+                    virtual_ips: s.virtual_ips.clone(),
+                    children: self.dp.report(id),
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| r.id);
+        out
     }
 
     /// The other nodes as this node sees them.

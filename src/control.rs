@@ -136,6 +136,12 @@ pub(crate) struct MemberView {
     pub(crate) synced: bool,
     /// The segments it serves.
     pub(crate) owned: Vec<u32>,
+    /// Milliseconds since it was last heard, if ever.
+    #[serde(default)]
+    pub(crate) heard_ms_ago: Option<u64>,
+    /// Sync messages to it not yet acknowledged.
+    #[serde(default)]
+    pub(crate) unacked: usize,
 }
 
 /// One IKE SA in `tandem sas`.
@@ -289,7 +295,16 @@ fn render_cluster(out: &mut String, c: &ClusterStatus) {
         writeln!(out, "  node {:>2}  this node  {:<8} segments {}", c.node, state(c.synced), list(&c.owned));
     for m in &c.members {
         let live = if m.live { state(m.synced) } else { "dead" };
-        let _ = writeln!(out, "  node {:>2}  peer       {:<8} segments {}", m.id, live, list(&m.owned));
+        let heard =
+            m.heard_ms_ago.map_or_else(|| "never heard".to_owned(), |ms| format!("heard {ms} ms ago"));
+        let _ = writeln!(
+            out,
+            "  node {:>2}  peer       {:<8} segments {}  ({heard}, {} unacked)",
+            m.id,
+            live,
+            list(&m.owned),
+            m.unacked
+        );
     }
     let _ = writeln!(out, "  sync backlog {}", c.sync_backlog);
     let counters: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -493,6 +493,10 @@ impl Runtime {
                         live: m.live,
                         synced: m.synced,
                         owned: seg_list(m.owns),
+                        heard_ms_ago: m.last_heard.map(|h| {
+                            u64::try_from(t.saturating_duration_since(h).as_millis()).unwrap_or(u64::MAX)
+                        }),
+                        unacked: m.unacked,
                     })
                     .collect(),
                 sync_backlog: self.node.sync_backlog(),

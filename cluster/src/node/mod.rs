@@ -185,6 +185,10 @@ pub struct Member {
     pub synced: bool,
     /// The segments it claims.
     pub owns: SegmentSet,
+    /// When it was last heard (a fresh authentic datagram).
+    pub last_heard: Option<Instant>,
+    /// Sync messages to it not yet acknowledged.
+    pub unacked: usize,
 }
 
 /// One other node, as this node sees it.
@@ -356,7 +360,14 @@ impl Node {
     pub fn members(&self) -> Vec<Member> {
         self.peers
             .iter()
-            .map(|(&id, p)| Member { id, live: p.live, synced: p.synced, owns: p.owns })
+            .map(|(&id, p)| Member {
+                id,
+                live: p.live,
+                synced: p.synced,
+                owns: p.owns,
+                last_heard: p.channel.last_heard(),
+                unacked: p.channel.unacked(),
+            })
             .collect()
     }
 

@@ -7,6 +7,19 @@
 #   S  strongSwan <-> strongSwan, both charons with kernel-libipsec (userspace ESP)
 #   G  strongSwan client (kernel-libipsec) <-> `tandem run` on the gateway
 #   T  Tandem <-> Tandem, site to site (initiator on the client, responder on the gateway)
+#   C  the same Tandem initiator through a 2-node Tandem cluster (`tandem run` with a
+#      [cluster] section on AF_PACKET ports), as tests/cluster_netns.rs builds it:
+#
+#        client 192.0.2.10 --[ext bridge]-- gw1 ext0 .2, gw2 ext0 .3   (VIP 192.0.2.1)
+#        server 198.51.100.10 --[int bridge]-- gw1 int0 .2, gw2 int0 .3 (VIP 198.51.100.1)
+#
+#      The bridges live in a switch namespace with multicast snooping off, so the
+#      frames to the cluster MACs reach both nodes; the sync channels run over int.
+#      One node owns the client's segment (decrypts and encrypts), the other only
+#      sees the same frames (counts outbound packets, samples inbound ESP). The
+#      summary adds each node's CPU, which one served (`tandem status --json`:
+#      cluster.owned and the decrypted/encrypted/counted counters), and the
+#      standby's CPU time per packet relative to the owner's.
 #
 # Every case gets fresh namespaces. In each, iperf3 sends client -> server with
 # 1 and 4 TCP streams, REPS times, for DURATION seconds; the summary shows the
@@ -16,7 +29,7 @@
 #
 # Usage (as root):  bench/iperf.sh
 #   DURATION=30 REPS=3          seconds per transfer, repetitions (medians over REPS)
-#   CASES="P S G T"             which cases, in this order
+#   CASES="P S G T"             which cases, in this order (C: add it by hand)
 #   STREAMS="1 4"               iperf3 -P values
 #   TANDEM_BIN=path             use this tandem binary instead of `cargo build --release`
 #   CARGO_TARGET_DIR=dir        where cargo builds (default: the workspace's target/)
@@ -29,7 +42,10 @@
 #   FOREIGN_MAX=25 MAX_ATTEMPTS=3  repeat a transfer during which processes outside
 #                               our namespaces used FOREIGN_MAX % of one CPU or more
 #   PERF=1                      also profile the tandem processes with `perf record`
-#                               during the first 1-stream transfer of G and T
+#                               during the first 1-stream transfer of G, T and C
+#   C_OFFLOADS=on|off           C: leave the veth offloads as they are (on, default)
+#                               or turn them off as tests/cluster_netns.rs does
+#                               (see cluster_offloads below)
 #   UP_TIMEOUT=30               seconds to wait for a tunnel (or a daemon) to come up
 #   KEEP=1                      keep the scratch directory (configs, logs)
 #
@@ -52,6 +68,7 @@ QUIET_PCT=${QUIET_PCT:-15}
 FOREIGN_MAX=${FOREIGN_MAX:-25}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}
 PERF=${PERF:-0}
+C_OFFLOADS=${C_OFFLOADS:-on}
 KEEP=${KEEP:-0}
 STAMP=$(date +%Y-%m-%d_%H%M%S)
 OUT=${OUT:-$HERE/results/$STAMP}
@@ -143,7 +160,8 @@ need_strongswan() {
 }
 
 need_tandem=0
-case " $CASES " in *" G "*|*" T "*) need_tandem=1 ;; esac
+case " $CASES " in *" G "*|*" T "*|*" C "*) need_tandem=1 ;; esac
+case " $CASES " in *" C "*) command -v ethtool >/dev/null || die "case C needs ethtool" ;; esac
 if [ "$need_tandem" = 1 ]; then
     if [ -z "${TANDEM_BIN:-}" ]; then
         log "building tandem (cargo build --release)"
@@ -574,7 +592,8 @@ wait_quiet() {
 # run_iperf STREAMS REP: one transfer client -> server, with CPU figures.
 # Appends a row to $OUT/runs.tsv.
 run_iperf() {
-    local p=$1 rep=$2 attempt base json t0 b0 t1 b1 e0 e1 c0 c1 g0 g1 srv gbps fpct busy ccpu gcpu
+    local p=$1 rep=$2 attempt base json t0 b0 t1 b1 e0 e1 c0 c1 g0 g1 h0 h1 srv gbps fpct busy ccpu gcpu hcpu
+    local cl="-\t-\t-\t-\t-"
     local perf_pids=()
     for attempt in $(seq 1 "$MAX_ATTEMPTS"); do
         wait_quiet
@@ -586,7 +605,7 @@ run_iperf() {
         wait_until 10 "iperf3 server" sh -c "ip netns exec $(ns server) ss -Hltn 'sport = :5201' | grep -q 5201" || true
         if [ "$PERF" = 1 ] && [ "$p" = 1 ] && [ "$rep" = 1 ] && [ "$attempt" = 1 ] && command -v perf >/dev/null; then
             local side pid
-            for side in client gw; do
+            for side in client gw gw2; do
                 pid=${CPU_PID[$side]:-}
                 [ -n "$pid" ] && [ "${CPU_NAME[$side]}" = tandem ] || continue
                 perf record -e cpu-clock -F 2999 -g -p "$pid" -o "$OUT/$CASE/perf-$side.data" \
@@ -597,15 +616,24 @@ run_iperf() {
         EXCLUDE_PIDS="${perf_pids[*]}"
         foreign_snap >"$WORK/foreign.0"
         threads_snap "${CPU_PID[gw]:-0}" >"$WORK/thr-gw.0"; threads_snap "${CPU_PID[client]:-0}" >"$WORK/thr-client.0"
-        c0=$(pid_ticks "${CPU_PID[client]:-0}"); g0=$(pid_ticks "${CPU_PID[gw]:-0}")
+        threads_snap "${CPU_PID[gw2]:-0}" >"$WORK/thr-gw2.0"
+        [ "${#CLUSTER_CONFS[@]}" -gt 0 ] && cluster_snap >"$WORK/cluster.0"
+        c0=$(pid_ticks "${CPU_PID[client]:-0}"); g0=$(pid_ticks "${CPU_PID[gw]:-0}"); h0=$(pid_ticks "${CPU_PID[gw2]:-0}")
         read -r t0 b0 < <(stat_total); e0=$(date +%s.%N)
         timeout $((DURATION + 30)) ip netns exec "$(ns client)" \
             iperf3 -c "$SERVER" -t "$DURATION" -P "$p" --connect-timeout 5000 -J >"$json" 2>"$base.err" || true
         read -r t1 b1 < <(stat_total); e1=$(date +%s.%N)
-        c1=$(pid_ticks "${CPU_PID[client]:-0}"); g1=$(pid_ticks "${CPU_PID[gw]:-0}")
+        c1=$(pid_ticks "${CPU_PID[client]:-0}"); g1=$(pid_ticks "${CPU_PID[gw]:-0}"); h1=$(pid_ticks "${CPU_PID[gw2]:-0}")
+        if [ "${#CLUSTER_CONFS[@]}" -gt 0 ]; then
+            cluster_snap >"$WORK/cluster.1"
+            cp "$WORK/cluster.0" "$base.cluster-before.tsv"; cp "$WORK/cluster.1" "$base.cluster-after.tsv"
+            [ "$g0" != - ] && [ "$h0" != - ] && [ "$g1" != - ] && [ "$h1" != - ] &&
+                cl=$(cluster_report "$WORK/cluster.0" "$WORK/cluster.1" $((g1 - g0)) $((h1 - h0)))
+        fi
         threads_snap "${CPU_PID[gw]:-0}" >"$WORK/thr-gw.1"; threads_snap "${CPU_PID[client]:-0}" >"$WORK/thr-client.1"
+        threads_snap "${CPU_PID[gw2]:-0}" >"$WORK/thr-gw2.1"
         foreign_snap >"$WORK/foreign.1"
-        for side in client gw; do
+        for side in client gw gw2; do
             awk -v hz="$HZ" -v s="$(awk -v a="$e0" -v b="$e1" 'BEGIN{print b-a}')" \
                 'NR==FNR{a[$1]=$3; next} ($1 in a){printf "%s\t%s\t%.0f\n", $1, $2, ($3-a[$1])/hz/s*100}' \
                 "$WORK/thr-$side.0" "$WORK/thr-$side.1" >"$base.threads-$side.tsv"
@@ -623,17 +651,24 @@ run_iperf() {
         busy=$(awk -v a="$t0" -v b="$b0" -v c="$t1" -v d="$b1" 'BEGIN{printf "%.0f", (d-b)/(c-a)*100}')
         cpu_pct() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }
             awk -v a="$1" -v b="$2" -v hz="$HZ" -v s="$secs" 'BEGIN{printf "%.0f", (b-a)/hz/s*100}'; }
-        ccpu=$(cpu_pct "$c0" "$c1"); gcpu=$(cpu_pct "$g0" "$g1")
+        ccpu=$(cpu_pct "$c0" "$c1"); gcpu=$(cpu_pct "$g0" "$g1"); hcpu=$(cpu_pct "$h0" "$h1")
         gbps=$(jq -r 'if .error then "fail" else (.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000) end' \
             "$json" 2>/dev/null || echo fail)
         [ -n "$gbps" ] && [ "$gbps" != null ] || gbps=fail
-        log "$CASE P$p rep $rep: $gbps Gbit/s; CPU ${CPU_NAME[client]:-}=${ccpu}% ${CPU_NAME[gw]:-}=${gcpu}%, machine ${busy}%, other processes ${fpct}% (attempt $attempt)"
+        if [ -n "${CPU_PID[gw2]:-}" ]; then
+            log "$CASE P$p rep $rep: $gbps Gbit/s; CPU client=${ccpu}% node1=${gcpu}% node2=${hcpu}%, machine ${busy}%, other processes ${fpct}% (attempt $attempt)"
+            log "  serving node, standby/owner CPU, standby/owner CPU per packet, packets owner, standby: $(printf '%b' "$cl" | tr '\t' ' ')"
+        else
+            log "$CASE P$p rep $rep: $gbps Gbit/s; CPU ${CPU_NAME[client]:-}=${ccpu}% ${CPU_NAME[gw]:-}=${gcpu}%, machine ${busy}%, other processes ${fpct}% (attempt $attempt)"
+        fi
         if [ "$fpct" -lt "$FOREIGN_MAX" ] || [ "$attempt" = "$MAX_ATTEMPTS" ]; then break; fi
         log "  disturbed by processes outside the benchmark (${fpct}% of a CPU): again"
         sleep 2
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$CASE" "$p" "$rep" "$gbps" "$ccpu" "$gcpu" "$busy" "$fpct" "$attempt" \
-        >>"$OUT/runs.tsv"
+    # columns: case streams rep Gbit/s cpu-client cpu-gw machine other attempt
+    # cpu-gw2 serving standby/owner-cpu standby/owner-cpu-per-packet pkts-owner pkts-standby
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%b\n' "$CASE" "$p" "$rep" "$gbps" "$ccpu" "$gcpu" "$busy" "$fpct" \
+        "$attempt" "${hcpu:--}" "$cl" >>"$OUT/runs.tsv"
 }
 
 declare -A CPU_PID=() CPU_NAME=()
@@ -650,7 +685,7 @@ measure() { # every STREAMS x REPS for the current case
 # (Udp RcvbufErrors), TCP retransmissions, TUN/veth drops
 diag() {
     local n
-    for n in client nat gw server; do
+    for n in client nat gw gw1 gw2 sw server; do
         [ -e "/run/netns/$(ns "$n")" ] || continue
         {
             echo "# nstat -as (non-zero counters since the namespace was made)"
@@ -764,6 +799,213 @@ case_T() {
     return "$rc"
 }
 
+# --- C: a Tandem initiator through a 2-node Tandem cluster ----------------------
+
+SEGMENTS=4
+node_ext() { echo "192.0.2.$((1 + $1))"; }
+node_int() { echo "198.51.100.$((1 + $1))"; }
+
+# bridge NS NAME: a bridge with STP, forward delay and multicast snooping off
+# (frames to the cluster's multicast MACs flood to every port), bridged frames
+# kept out of netfilter (tests/netns Netns::bridge)
+bridge() {
+    ip -n "$(ns "$1")" link add "$2" type bridge stp_state 0 forward_delay 0 mcast_snooping 0 mcast_querier 0
+    ip -n "$(ns "$1")" link set "$2" up
+    local k
+    for k in iptables ip6tables arptables; do
+        nsx "$1" sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
+    done
+}
+bridge_port() { # bridge_port NS BRIDGE PORT
+    ip -n "$(ns "$1")" link set "$3" master "$2"
+    ip -n "$(ns "$1")" link set "$3" up
+}
+
+# topo_cluster_up: the layout of tests/netns Cluster::build with 2 nodes
+topo_cluster_up() {
+    local i
+    ns_add sw; ns_add client; ns_add server; ns_add gw1; ns_add gw2
+    bridge sw ext; bridge sw int
+    veth sw client-ext client eth0; bridge_port sw ext client-ext
+    veth sw server-int server eth0; bridge_port sw int server-int
+    for i in 1 2; do
+        veth sw "gw$i-ext" "gw$i" ext0; bridge_port sw ext "gw$i-ext"
+        veth sw "gw$i-int" "gw$i" int0; bridge_port sw int "gw$i-int"
+        ip -n "$(ns "gw$i")" addr add "$(node_ext $i)/24" dev ext0
+        ip -n "$(ns "gw$i")" addr add "$(node_int $i)/24" dev int0
+        forwarding "gw$i"
+    done
+    ip -n "$(ns client)" addr add "$CLIENT/24" dev eth0
+    ip -n "$(ns server)" addr add "$SERVER/24" dev eth0
+    ip -n "$(ns server)" route add default via "$GW_INT"
+}
+
+# cluster_offloads: a raw (AF_PACKET) socket on veth sees frames as the sender's
+# stack left them. With transmit checksum offload the TCP/UDP checksum is
+# unfinished (CHECKSUM_PARTIAL: only the pseudo-header sum is in place; a NIC
+# would finish it), and with TSO/GSO (or GRO on the receiving veth) a "frame"
+# is a TCP or UDP super-packet of up to 64 KiB. A node must complete such
+# checksums and cut such super-packets (it does, from the virtio-net header
+# PACKET_VNET_HDR gives it), or it would encrypt broken packets or drop
+# oversized ones. C_OFFLOADS=on (default) leaves the veth defaults, as case T
+# has them: the client Tandem sends UDP GSO batches, which reach the nodes as
+# super-packets. C_OFFLOADS=off turns tx checksumming, TSO, GSO and GRO off on
+# the client's and server's eth0 and on the nodes' ports, as
+# tests/cluster_netns.rs does (for nodes without offload headers): the
+# client's kernel then checksums and segments in software, and the client
+# Tandem's UDP GSO send (which needs checksum offload) falls back to one
+# datagram per call, so the client is the limit.
+cluster_offloads() {
+    [ "$C_OFFLOADS" = off ] || return 0
+    local n
+    for n in client:eth0 server:eth0 gw1:ext0 gw1:int0 gw2:ext0 gw2:int0; do
+        nsx "${n%%:*}" ethtool -K "${n#*:}" tx off tso off gso off gro off >/dev/null
+    done
+}
+
+# cluster_conf FILE I: node I of 2, the connection of tests/cluster_netns.rs
+# node_config (plus `encap = true`: Tandem carries ESP only in UDP)
+cluster_conf() {
+    local file=$1 i=$2 dir n
+    dir=$(dirname "$file")
+    {
+        cat <<EOF
+[[connections]]
+name = "rw"
+local_addrs = ["$GW_EXT"]
+proposals = ["$IKE_PROPOSAL"]
+dpd_delay = "2s"
+encap = true
+
+[connections.local]
+auth = "psk"
+id = "$GW_EXT"
+
+[connections.remote]
+auth = "psk"
+
+[[connections.children]]
+name = "net"
+local_ts = ["$INT_NET"]
+remote_ts = ["dynamic"]
+esp_proposals = ["$ESP_PROPOSAL"]
+
+[[secrets.ike]]
+secret = "$PSK"
+
+[cluster]
+node_id = $i
+segment_count = $SEGMENTS
+secret = "the cluster secret of bench/iperf.sh"
+heartbeat_delay = "100ms"
+heartbeat_timeout = "500ms"
+
+EOF
+        for n in 1 2; do printf '[[cluster.nodes]]\nid = %s\naddress = "%s"\n' "$n" "$(node_int "$n")"; done
+        cat <<EOF
+
+[cluster.external]
+interface = "ext0"
+vip = "$GW_EXT/24"
+
+[cluster.internal]
+interface = "int0"
+vip = "$GW_INT/24"
+
+[control]
+socket = "$dir/tandem.sock"
+
+[log]
+level = "info"
+EOF
+    } >"$file"
+    chmod 600 "$file"
+}
+
+# cluster_status FILE: `tandem status --json` of the node configured in FILE
+cluster_status() { "$TANDEM_BIN" status --socket "$(dirname "$1")/tandem.sock" --json; }
+
+# cluster_snap: one line per node: "node owned-segments decrypted encrypted
+# counted verified skipped"
+CLUSTER_CONFS=()
+cluster_snap() {
+    local i=0 f
+    for f in "${CLUSTER_CONFS[@]}"; do
+        i=$((i + 1))
+        cluster_status "$f" 2>/dev/null | jq -r --arg n "$i" '
+            [.. | objects | select(has("counters"))][0] as $c
+            | ($c.counters | map({(.[0]): .[1]}) | add) as $k
+            | [$n, ($c.owned | map(tostring) | join(",") | if . == "" then "-" else . end),
+               $k.decrypted, $k.encrypted, $k.counted, $k.verified, $k.skipped] | @tsv' || echo "$i - 0 0 0 0 0"
+    done
+}
+
+# cluster_report BEFORE AFTER CPU1 CPU2: "serving-node standby/owner-CPU
+# standby/owner-CPU-per-packet packets-owner packets-standby" from two
+# cluster_snap outputs and each node's CPU ticks over the transfer. A node's
+# packets are those its data path handled: decrypted + encrypted on the owner,
+# counted + verified + skipped on the standby (both see the same frames).
+cluster_report() {
+    awk -v c1="$3" -v c2="$4" '
+        NR==FNR {for (k=3;k<=7;k++) b[$1,k]=$k; next}
+        {d[$1]=$3-b[$1,3]; e[$1]=$4-b[$1,4]; p[$1]=0; for (k=3;k<=7;k++) p[$1]+=$k-b[$1,k]}
+        END {
+            cpu[1]=c1; cpu[2]=c2
+            o = (d[1]+e[1] >= d[2]+e[2]) ? 1 : 2; s = 3 - o
+            if (d[o]+e[o] == 0 || cpu[o] <= 0 || p[s] == 0) {print "-\t-\t-\t-\t-"; exit}
+            printf "%d\t%.3f\t%.3f\t%d\t%d\n", o, cpu[s]/cpu[o], (cpu[s]/p[s])/(cpu[o]/p[o]), p[o], p[s]
+        }' "$1" "$2"
+}
+
+# converged FILE...: both nodes synced and every segment owned once
+converged() {
+    local f
+    for f in "$@"; do cluster_status "$f" || return 1; done |
+        jq -s -e --argjson n "$SEGMENTS" '[.[] | [.. | objects | select(has("counters"))][0]] as $c
+            | ($c | all(.synced)) and ([$c[].owned[]] | sort == [range(1; $n + 1)])'
+}
+
+case_C() {
+    topo_cluster_up
+    cluster_offloads
+    local i dir pids=() files=()
+    for i in 1 2; do
+        dir=$WORK/C/node$i
+        mkdir -p "$dir"
+        cluster_conf "$dir/node.toml" "$i"
+        cp "$dir/node.toml" "$OUT/C/node$i.toml"
+        tandem_check "$dir/node.toml" || return 2
+        spawn "gw$i" "$dir/tandem.log" "$TANDEM_BIN" run -c "$dir/node.toml"
+        pids+=("$SPAWNED") files+=("$dir/node.toml")
+    done
+    CLUSTER_CONFS=("${files[@]}")
+    for i in 1 2; do
+        wait_until "$UP_TIMEOUT" "cluster node $i" grep -q "cluster node up" "$WORK/C/node$i/tandem.log" || {
+            tail -30 "$WORK/C/node$i/tandem.log" >&2; return 1; }
+    done
+    wait_until "$UP_TIMEOUT" "the cluster to converge" converged "${files[@]}" || {
+        tail -20 "$WORK/C/node1/tandem.log" "$WORK/C/node2/tandem.log" >&2; return 1; }
+    T_CLIENT_ADDR=$CLIENT
+    local cdir=$WORK/C/tandem-client
+    mkdir -p "$cdir"
+    tandem_conf "$cdir/client.toml" initiator encap
+    cp "$cdir/client.toml" "$OUT/C/client.toml"
+    tandem_check "$cdir/client.toml" || return 2
+    tandem_start client "$cdir/client.toml" || return 1
+    local cpid=$TANDEM_PID
+    wait_tunnel || {
+        log "--- initiator log:"; tail -20 "$cdir/tandem.log" >&2
+        log "--- node logs:"; tail -20 "$WORK/C/node1/tandem.log" "$WORK/C/node2/tandem.log" >&2
+        return 1
+    }
+    CPU_PID=([client]=$cpid [gw]=${pids[0]} [gw2]=${pids[1]})
+    CPU_NAME=([client]=tandem [gw]=tandem [gw2]=tandem)
+    measure
+    for i in 1 2; do cluster_status "${files[$((i - 1))]}" >"$OUT/C/status-node$i.json" 2>&1 || true; done
+    tandem_sas "$cdir/client.toml" >"$OUT/C/sas-client.txt" 2>&1 || true
+    CLUSTER_CONFS=()
+}
+
 # perf_summary FILE: where a tandem process spent its time: kernel vs tandem vs
 # libc, the top symbols (self time), and the system calls and softirq work
 # with what runs under them (inclusive time)
@@ -810,7 +1052,7 @@ for CASE in $CASES; do
     done
     teardown
     if [ "$PERF" = 1 ]; then
-        for side in client gw; do
+        for side in client gw gw2; do
             [ -s "$OUT/$CASE/perf-$side.data" ] || continue
             perf_summary "$OUT/$CASE/perf-$side.data" </dev/null >"$OUT/$CASE/perf-$side.txt" 2>&1 || true
         done
@@ -832,8 +1074,9 @@ declare -A WHAT=(
     [S]="strongSwan <-> strongSwan (kernel-libipsec both ends)"
     [G]="strongSwan client <-> Tandem gateway"
     [T]="Tandem <-> Tandem (site to site)"
+    [C]="Tandem initiator -> 2-node Tandem cluster"
 )
-declare -A SIDES=([P]="-" [S]="charon / charon" [G]="charon / tandem" [T]="tandem / tandem")
+declare -A SIDES=([P]="-" [S]="charon / charon" [G]="charon / tandem" [T]="tandem / tandem" [C]="tandem / node 1")
 SUM=$OUT/summary.md
 {
     echo "# iperf3 through network namespaces, $(date '+%Y-%m-%d %H:%M')"
@@ -854,12 +1097,34 @@ SUM=$OUT/summary.md
     echo "Ratios: T / S = $(ratio "$t1" "$s1") (1 stream), $(ratio "$t4" "$s4") (4 streams); G / S = $(ratio "$g1" "$s1") / $(ratio "$g4" "$s4");"
     echo "T / P = $(ratio "$t1" "$p1") / $(ratio "$t4" "$p4")."
     echo "Targets (issue 4): T >= 5x S; moonshot T >= 0.3x P."
+    if awk -F'\t' '$1=="C"{f=1} END{exit !f}' "$OUT/runs.tsv"; then
+        c1=$(median C 1 4); c4=$(median C 4 4)
+        echo
+        echo "Cluster (C, C_OFFLOADS=$C_OFFLOADS): C / T = $(ratio "$c1" "$t1") (1 stream), $(ratio "$c4" "$t4") (4 streams)."
+        echo "Per stream count, medians: CPU of the client Tandem / the serving node (owner) / the other node (standby),"
+        echo "and the standby's CPU time per packet relative to the owner's (packets: decrypted + encrypted on the owner,"
+        echo "counted + verified + skipped on the standby):"
+        echo
+        echo "| streams | Gbit/s | client CPU | owner CPU | standby CPU | standby / owner CPU | standby / owner per packet | packets owner / standby |"
+        echo "|---|---|---|---|---|---|---|---|"
+        for p in $STREAMS; do
+            awk -F'\t' -v p="$p" '$1=="C" && $2==p && $11!="-" {
+                    o = ($11==1) ? $6 : $10; s = ($11==1) ? $10 : $6
+                    print $4, $5, o, s, $12, $13, $14, $15 }' "$OUT/runs.tsv" >"$WORK/c-$p.txt"
+            med() { awk -v k="$1" '{print $k}' "$WORK/c-$p.txt" | sort -g |
+                awk '{v[NR]=$1} END{if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+            echo "| $p | $(fmt "$(med 1)") | $(med 2)% | $(med 3)% | $(med 4)% | $(med 5) | $(med 6) | $(med 7) / $(med 8) |"
+        done
+        echo
+        echo "Targets (issue 6): C >= 0.9x T; standby CPU per packet <= 0.15x the owner's."
+    fi
     echo
-    echo "Every transfer (Gbit/s; CPU client/gateway %; machine %; other processes % of one CPU; attempts):"
+    echo "Every transfer (Gbit/s; CPU client/gateway %, C: node 1; machine %; other processes % of one CPU; attempts; C only: node 2 CPU %, serving node, standby/owner CPU, standby/owner CPU per packet):"
     echo
     echo '```'
-    printf '%-4s %-7s %-4s %9s %9s %9s %8s %6s %4s\n' case streams rep Gbit/s cpu-cl% cpu-gw% machine% other% try
-    awk -F'\t' '{printf "%-4s %-7s %-4s %9s %9s %9s %8s %6s %4s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' "$OUT/runs.tsv"
+    printf '%-4s %-7s %-4s %9s %9s %9s %8s %6s %4s %9s %5s %6s %6s\n' case streams rep Gbit/s cpu-cl% cpu-gw% machine% other% try \
+        cpu-gw2% serve sb/own sb/own/pkt
+    awk -F'\t' '{printf "%-4s %-7s %-4s %9s %9s %9s %8s %6s %4s %9s %5s %6s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}' "$OUT/runs.tsv"
     echo '```'
     if [ "${#NOTES[@]}" -gt 0 ]; then
         echo

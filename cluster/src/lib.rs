@@ -53,7 +53,7 @@ pub mod spi;
 pub mod sync;
 
 pub use error::Error;
-pub use node::{ChildSaReport, IkeSaReport, Member, Node, NodeConfig, NodeEvent, NodeStats, Output};
+pub use node::{ChildSaReport, IkeSaReport, InPlace, Member, Node, NodeConfig, NodeEvent, NodeStats, Output};
 pub use ownership::{Assignment, Layout, NodeId, SegmentChanges, TwoNodeRule};
 pub use pool::HaPool;
 pub use segment::{Segment, SegmentCount, SegmentSet, segment_of};

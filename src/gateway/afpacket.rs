@@ -2,21 +2,80 @@
 //! frames out, and the interface told to accept the cluster MAC
 //! (`PACKET_ADD_MEMBERSHIP`; no promiscuous mode).
 //!
-//! Binding a packet socket to an interface and joining a link-layer group
-//! have no safe wrapper in `socket2` or `nix`, so this module makes those
-//! two system calls itself, and registers the socket with tokio (the only
-//! `unsafe` of the package); everything else goes through `socket2`.
+//! Frames move in batches. Received frames land in a `TPACKET_V3` ring
+//! shared with the kernel: the kernel copies each frame into the current
+//! block of the ring as it arrives (in the context of whoever sent it)
+//! and hands the block over when it is full or [`RING_TIMEOUT_MS`] after
+//! its first frame, so a busy port costs one wakeup per block and no
+//! system call per frame; frames are decrypted or encrypted where they lie
+//! in the block, and the block goes back to the kernel once its frames are
+//! sent. (The price: a frame on an otherwise idle port waits up to that
+//! timeout.) Where the ring cannot be set up, one `recvmmsg` reads up to
+//! a batch of frames into slots instead. One `sendmmsg` writes a batch
+//! (both through `nix`).
+//!
+//! With `PACKET_VNET_HDR` (when the kernel has it) every frame comes with
+//! a `virtio_net_hdr` saying what the sender left to the hardware: a
+//! checksum to finish, or a TCP/UDP super-packet to cut (see `frames`); so
+//! the peers on a veth or bridge may keep their offloads on. Frames sent
+//! carry a header too: empty (nothing left to finish), or asking the
+//! kernel to cut a TCP super-packet the node merged.
+//!
+//! Binding a packet socket to an interface, joining a link-layer group
+//! and mapping the ring have no safe wrapper in `socket2` or `nix`, so
+//! this module makes those system calls itself, reads the ring's shared
+//! memory, and registers the socket with tokio (the only `unsafe` of the
+//! package); everything else goes through `socket2` and `nix`.
 #![allow(unsafe_code)]
 
 use super::GatewayError;
+use super::frames::{VNET_HDR_LEN, VnetHdr};
+use core::ops::Range;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, Ordering};
+use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg, sendmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, Read};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::AsRawFd;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tracing::warn;
 
 /// The receive and send buffers of a port.
 const SOCKET_BUFFER: usize = 8 << 20;
+/// Where a received frame starts in its slot: room in front for an ESP
+/// encapsulation in place and the Ethernet header of the result
+/// ([`tandem_esp::HEADROOM`] and 14 octets), and the IP packet (14 octets
+/// further) on a 64-octet boundary.
+pub(crate) const FRAME_AT: usize = 128 - 14;
+/// Octets after the longest frame a slot keeps free: ESP's tailroom and
+/// the padding of a short frame.
+pub(crate) const TAIL: usize = 128;
+/// The longest frame a port reads: a 64 KiB super-packet with its
+/// Ethernet header and a VLAN tag.
+pub(crate) const MAX_FRAME: usize = 65_536 + 18;
+/// The `virtio_net_hdr` of a frame sent: nothing left to finish.
+const NO_OFFLOAD: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+/// The ring: blocks of this size (each holds at least one 64 KiB
+/// super-packet; a full block wakes the node)...
+const RING_BLOCK: usize = 128 << 10;
+/// ... this many of them: 8 MiB, as much as a socket buffer, and as many
+/// milliseconds of sparse traffic (a block per [`RING_TIMEOUT_MS`]) as
+/// the node may spend elsewhere (on an IKE burst, say) before the ring is
+/// full and the kernel drops frames.
+const RING_BLOCKS: usize = 64;
+/// A block with frames goes to user space this long after its first frame
+/// at the latest (milliseconds; the kernel's minimum).
+pub(crate) const RING_TIMEOUT_MS: u32 = 1;
+/// Octets the kernel leaves free before every frame in the ring
+/// (`PACKET_RESERVE`): room for an ESP encapsulation in place and its
+/// Ethernet header, with the tail of the frame before (which may grow by
+/// ESP's tailroom into this frame's descriptor) far apart.
+const RING_RESERVE: usize = 192;
+/// `TPACKET_V3`.
+const TPACKET_V3: i32 = 2;
+/// Frames read per `recvmmsg` where there is no ring.
+const SLOTS: usize = 64;
 
 /// One interface's frames.
 pub(crate) struct PacketPort {
@@ -24,6 +83,181 @@ pub(crate) struct PacketPort {
     name: String,
     mac: [u8; 6],
     mtu: usize,
+    /// `PACKET_VNET_HDR` is on: a header precedes every frame both ways.
+    vnet: bool,
+    rx: Rx,
+    /// The frames of the batch at hand.
+    frames: Vec<RxFrame>,
+    /// Frames the kernel dropped for want of room in the ring.
+    drops: u64,
+}
+
+/// Where received frames land.
+enum Rx {
+    Ring(Ring),
+    Slots(Slots),
+}
+
+/// A received frame of the batch at hand.
+struct RxFrame {
+    hdr: VnetHdr,
+    /// Its buffer: the slot (the ring's block is one for all).
+    slot: usize,
+    /// Where it lies in that buffer; `None` if it was cut short.
+    at: Option<Range<usize>>,
+}
+
+/// Slots for `recvmmsg`, each frame at [`FRAME_AT`] in its slot with
+/// [`TAIL`] octets free after the longest.
+struct Slots {
+    headers: MultiHeaders<()>,
+    slots: Vec<Box<[u8]>>,
+    vnet: Vec<[u8; VNET_HDR_LEN]>,
+}
+
+/// A `TPACKET_V3` receive ring mapped from the kernel.
+struct Ring {
+    map: NonNull<u8>,
+    /// The block user space holds (its frames are the batch at hand).
+    held: Option<usize>,
+    /// The block to look at next.
+    next: usize,
+    /// The kernel dropped frames for want of a free block since the
+    /// drops were last counted (`TP_STATUS_LOSING` on the block taken).
+    losing: bool,
+}
+
+// SAFETY: the mapping belongs to this value alone (nothing else holds its
+// address), so it may move to another thread with it.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// Maps the ring set up on `fd`.
+    fn map(fd: i32) -> io::Result<Self> {
+        // SAFETY: a new shared mapping of the socket's ring, of the size the
+        // ring was set up with; the kernel checks both.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                RING_BLOCK * RING_BLOCKS,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let map = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Self { map, held: None, next: 0, losing: false })
+    }
+
+    /// The status word of block `b`, shared with the kernel.
+    fn status(&self, b: usize) -> &AtomicU32 {
+        // SAFETY: block `b` < RING_BLOCKS lies in the mapping, which lives as
+        // long as `self`; `block_status` is the aligned u32 at offset 8 of
+        // its descriptor (struct tpacket_block_desc), which the kernel and
+        // we only access atomically.
+        unsafe { AtomicU32::from_ptr(self.map.as_ptr().add(b * RING_BLOCK + 8).cast::<u32>()) }
+    }
+
+    /// Block `b`, which user space holds.
+    fn block(&mut self, b: usize) -> &mut [u8] {
+        debug_assert_eq!(self.held, Some(b));
+        // SAFETY: block `b` < RING_BLOCKS lies in the mapping, which lives
+        // as long as `self`. The kernel handed the block over (its status
+        // read with acquire ordering showed TP_STATUS_USER) and writes to
+        // it no more until we hand it back (`release`, with release
+        // ordering); `&mut self` makes this the only reference meanwhile.
+        unsafe { core::slice::from_raw_parts_mut(self.map.as_ptr().add(b * RING_BLOCK), RING_BLOCK) }
+    }
+
+    /// Hands the held block back to the kernel.
+    fn release(&mut self) {
+        if let Some(b) = self.held.take() {
+            self.status(b).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        }
+    }
+
+    /// Takes the next block if the kernel handed it over, and lists its
+    /// frames into `out`.
+    fn take(&mut self, vnet: bool, out: &mut Vec<RxFrame>) -> bool {
+        let b = self.next;
+        let status = self.status(b).load(Ordering::Acquire);
+        if status & libc::TP_STATUS_USER == 0 {
+            return false;
+        }
+        self.losing = status & libc::TP_STATUS_LOSING != 0;
+        self.held = Some(b);
+        self.next = (b + 1) % RING_BLOCKS;
+        let block = self.block(b);
+        let word = |at: usize| -> usize {
+            block.get(at..at + 4).map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as usize)
+        };
+        let half = |at: usize| -> usize {
+            block.get(at..at + 2).map_or(0, |w| usize::from(u16::from_ne_bytes([w[0], w[1]])))
+        };
+        // struct tpacket_hdr_v1: num_pkts at 12, offset_to_first_pkt at 16.
+        let (count, mut at) = (word(12), word(16));
+        for _ in 0..count {
+            if at == 0 || at + 28 > RING_BLOCK {
+                break;
+            }
+            // struct tpacket3_hdr: tp_next_offset 0, tp_snaplen 12, tp_len
+            // 16, tp_mac 24.
+            let (next, snap, len, mac) = (word(at), word(at + 12), word(at + 16), half(at + 24));
+            let start = at + mac;
+            let frame = (snap == len && start + snap <= RING_BLOCK && mac >= VNET_HDR_LEN)
+                .then_some(start..start + snap);
+            let hdr = match (&frame, vnet) {
+                (Some(_), true) => {
+                    let mut h = [0u8; VNET_HDR_LEN];
+                    h.copy_from_slice(&block[start - VNET_HDR_LEN..start]);
+                    VnetHdr::parse(&h)
+                }
+                _ => VnetHdr::default(),
+            };
+            out.push(RxFrame { hdr, slot: 0, at: frame });
+            if next == 0 {
+                break;
+            }
+            at += next;
+        }
+        true
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, of that size, unused from here.
+        unsafe { libc::munmap(self.map.as_ptr().cast(), RING_BLOCK * RING_BLOCKS) };
+    }
+}
+
+/// Headers for batched sends.
+pub(crate) struct TxBatch {
+    headers: MultiHeaders<()>,
+    none: Vec<Option<()>>,
+}
+
+impl TxBatch {
+    /// Room for `n` frames per system call.
+    pub(crate) fn new(n: usize) -> Self {
+        let n = n.max(1);
+        Self { headers: MultiHeaders::preallocate(n, None), none: vec![None; n] }
+    }
+}
+
+/// What a batched send did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sent {
+    /// Frames the kernel took.
+    pub(crate) frames: usize,
+    /// Frames dropped: queue full, or refused.
+    pub(crate) dropped: usize,
+    /// System calls made.
+    pub(crate) calls: usize,
 }
 
 impl PacketPort {
@@ -53,6 +287,14 @@ impl PacketPort {
         // Our own frames need not come back (Linux 4.20+; the link layer
         // ignores them anyway).
         let _ = set_int(&s, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+        // No PACKET_QDISC_BYPASS: its direct transmit drops a frame that
+        // the device cannot take as it is (a super-packet to be cut in
+        // software), where the queue's path cuts it.
+        // Offload headers (Linux 2.6.39+ for packet sockets): frames as the
+        // sender left them, with what is left to finish.
+        let vnet = set_int(&s, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).is_ok();
+        let ring =
+            ring(&s).map_err(|e| warn!(port = interface, "no receive ring, reading with recvmmsg: {e}")).ok();
         if set_int(&s, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER as i32).is_err() {
             let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
         }
@@ -64,7 +306,26 @@ impl PacketPort {
         // with the `AsyncFd`, and `as_raw_fd` always returns that one.
         let io = unsafe { AsyncFd::register(s) }
             .map_err(|e| ctx("registering a packet socket", io::Error::from(e)))?;
-        Ok(Self { io, name: interface.to_owned(), mac, mtu })
+        let rx = match ring {
+            Some(r) => Rx::Ring(r),
+            None => Rx::Slots(Slots {
+                headers: MultiHeaders::preallocate(SLOTS, None),
+                slots: (0..SLOTS)
+                    .map(|_| vec![0u8; FRAME_AT + MAX_FRAME + TAIL].into_boxed_slice())
+                    .collect(),
+                vnet: vec![NO_OFFLOAD; SLOTS],
+            }),
+        };
+        Ok(Self {
+            io,
+            name: interface.to_owned(),
+            mac,
+            mtu,
+            vnet,
+            rx,
+            frames: Vec::with_capacity(SLOTS),
+            drops: 0,
+        })
     }
 
     /// The interface's name.
@@ -87,18 +348,148 @@ impl PacketPort {
         self.io.readable().await.map(|mut g| g.retain_ready())
     }
 
-    /// Reads one frame into `buf` if one is waiting (`WouldBlock` if not).
-    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Interest::READABLE, |s| (&*s).read(buf))
+    /// Whether frames come with offload headers (`PACKET_VNET_HDR`).
+    pub(crate) fn offloads(&self) -> bool {
+        self.vnet
     }
 
-    /// Writes one frame; a full queue drops it, as a switch port would.
-    pub(crate) fn send(&self, frame: &[u8]) -> io::Result<()> {
-        match self.io.get_ref().send(frame) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
+    /// Gives the buffers of the last batch back (the ring's block to the
+    /// kernel) and takes the next batch of frames: a block of the ring, or
+    /// as many frames as there are slots with one `recvmmsg`. `WouldBlock`
+    /// if none wait. The frames are `0..n`; their buffers stay ours until
+    /// the next call.
+    pub(crate) fn recv_batch(&mut self) -> io::Result<usize> {
+        let Self { io, rx, frames, vnet, drops, .. } = self;
+        frames.clear();
+        let vnet = *vnet;
+        io.try_io(Interest::READABLE, |s| match rx {
+            Rx::Ring(ring) => {
+                ring.release();
+                if !ring.take(vnet, frames) {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                if ring.losing {
+                    // Reading the statistics resets them, and the flag.
+                    let lost = dropped_frames(s).unwrap_or(0);
+                    *drops += lost;
+                    if lost > 0 {
+                        warn!(
+                            frames = lost,
+                            total = *drops,
+                            "the receive ring was full: the kernel dropped frames"
+                        );
+                    }
+                }
+                Ok(frames.len())
+            }
+            Rx::Slots(slots) => {
+                {
+                    let mut iovs: Vec<[IoSliceMut<'_>; 2]> = slots
+                        .vnet
+                        .iter_mut()
+                        .zip(slots.slots.iter_mut())
+                        .map(|(h, slot)| {
+                            let h: &mut [u8] = if vnet { h } else { &mut h[..0] };
+                            [IoSliceMut::new(h), IoSliceMut::new(&mut slot[FRAME_AT..FRAME_AT + MAX_FRAME])]
+                        })
+                        .collect();
+                    // MSG_TRUNC: the lengths are the frames' own, so a frame
+                    // cut short shows.
+                    let got = recvmmsg(
+                        s.as_raw_fd(),
+                        &mut slots.headers,
+                        iovs.iter_mut(),
+                        MsgFlags::MSG_TRUNC,
+                        None,
+                    )?;
+                    let head = if vnet { VNET_HDR_LEN } else { 0 };
+                    for (i, m) in got.enumerate() {
+                        let len = m.bytes.saturating_sub(head);
+                        let at = (m.bytes >= head && len <= MAX_FRAME).then_some(FRAME_AT..FRAME_AT + len);
+                        frames.push(RxFrame { hdr: VnetHdr::default(), slot: i, at });
+                    }
+                }
+                for f in frames.iter_mut() {
+                    f.hdr = VnetHdr::parse(&slots.vnet[f.slot]);
+                }
+                Ok(frames.len())
+            }
+        })
+    }
+
+    /// Frame `i` of the batch: its offload header, its buffer, and where
+    /// it lies in that (`None`: it was cut short; drop it). The buffer has
+    /// room before the frame for an ESP encapsulation in place and its
+    /// Ethernet header; after it, [`TAIL`] octets in a slot, but maybe
+    /// fewer for the last frame of a ring's block (check before writing
+    /// past its end). Frames of a block are to be handled in order: one
+    /// may grow into the descriptor of the next.
+    pub(crate) fn frame(&mut self, i: usize) -> (VnetHdr, &mut [u8], Option<Range<usize>>) {
+        let f = &self.frames[i];
+        let (hdr, slot, at) = (f.hdr, f.slot, f.at.clone());
+        let buf: &mut [u8] = match &mut self.rx {
+            Rx::Ring(r) => {
+                let b = r.held.unwrap_or(0);
+                r.block(b)
+            }
+            Rx::Slots(s) => &mut s.slots[slot],
+        };
+        (hdr, buf, at)
+    }
+
+    /// The buffer of frame `i` (for writing frames that lie in it).
+    pub(crate) fn buf(&self, i: usize) -> &[u8] {
+        match &self.rx {
+            Rx::Ring(r) => {
+                let b = r.held.unwrap_or(0);
+                // SAFETY: as in `Ring::block`: the block is held, and the
+                // shared reference to `self` keeps `&mut` users away.
+                unsafe { core::slice::from_raw_parts(r.map.as_ptr().add(b * RING_BLOCK), RING_BLOCK) }
+            }
+            Rx::Slots(s) => &s.slots[self.frames[i].slot],
         }
+    }
+
+    /// Writes `frames`, each `(offload header, frame)`, in as few system
+    /// calls as `tx` allows. An empty header stands for "nothing to
+    /// finish"; a port without offload headers ([`Self::offloads`]) takes
+    /// only empty ones. A full queue drops the rest, as a switch port
+    /// would; a frame the kernel refuses is dropped alone.
+    pub(crate) fn send_batch(&self, tx: &mut TxBatch, frames: &[(&[u8], &[u8])]) -> Sent {
+        let fd = self.io.get_ref().as_raw_fd();
+        fn head(vnet: bool, h: &[u8]) -> &[u8] {
+            match (vnet, h.is_empty()) {
+                (true, true) => &NO_OFFLOAD,
+                (true, false) => h,
+                (false, _) => &[],
+            }
+        }
+        let mut sent = Sent::default();
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let chunk = &rest[..rest.len().min(tx.none.len())];
+            let iovs: Vec<[IoSlice<'_>; 2]> =
+                chunk.iter().map(|(h, f)| [IoSlice::new(head(self.vnet, h)), IoSlice::new(f)]).collect();
+            sent.calls += 1;
+            let r =
+                sendmmsg(fd, &mut tx.headers, iovs.iter(), &tx.none[..chunk.len()], [], MsgFlags::empty());
+            match r.map(Iterator::count) {
+                Ok(n) if n > 0 => {
+                    sent.frames += n;
+                    rest = &rest[n..];
+                }
+                Err(nix::errno::Errno::EAGAIN) | Ok(_) => {
+                    sent.dropped += rest.len();
+                    break;
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => {
+                    sent.dropped += 1;
+                    rest = &rest[1..];
+                }
+            }
+        }
+        sent
     }
 }
 
@@ -137,6 +528,44 @@ fn join(s: &Socket, index: i32, mac: [u8; 6]) -> io::Result<()> {
     mreq.mr_alen = 6;
     mreq.mr_address[..6].copy_from_slice(&mac);
     set_opt(s, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+}
+
+/// Sets up and maps a `TPACKET_V3` receive ring on `s`.
+fn ring(s: &Socket) -> io::Result<Ring> {
+    set_int(s, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)?;
+    set_int(s, libc::SOL_PACKET, libc::PACKET_RESERVE, RING_RESERVE as i32)?;
+    let frame = 2048;
+    let req = libc::tpacket_req3 {
+        tp_block_size: RING_BLOCK as u32,
+        tp_block_nr: RING_BLOCKS as u32,
+        tp_frame_size: frame as u32,
+        tp_frame_nr: (RING_BLOCK * RING_BLOCKS / frame) as u32,
+        tp_retire_blk_tov: RING_TIMEOUT_MS,
+        tp_sizeof_priv: 0,
+        tp_feature_req_word: 0,
+    };
+    set_opt(s, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+    Ring::map(s.as_raw_fd())
+}
+
+/// The frames the kernel dropped on `s` since the last call
+/// (`PACKET_STATISTICS`, which resets the counters).
+fn dropped_frames(s: &Socket) -> io::Result<u64> {
+    // struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt.
+    let mut stats = [0u32; 3];
+    let mut len = std::mem::size_of_val(&stats) as libc::socklen_t;
+    // SAFETY: the pointer and length describe `stats`, alive and writable
+    // for the call; the kernel writes at most `len` octets.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            stats.as_mut_ptr().cast(),
+            &raw mut len,
+        )
+    };
+    if r == 0 { Ok(u64::from(stats[1])) } else { Err(io::Error::last_os_error()) }
 }
 
 fn set_int(s: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {

@@ -7,31 +7,44 @@
 //! VIPs.
 
 use super::GatewayError;
-use super::afpacket::PacketPort;
+use super::afpacket::{FRAME_AT, PacketPort, TAIL, TxBatch};
 use super::control::{self, Call};
 use super::driver::Plan;
 use super::driver::ts_text;
+use super::frames::{Coalescer, Partial, Rx, finish_checksum};
 use crate::control::{
     ChildSaView, ClusterStatus, IkeSaView, MemberView, Reply, Request, SegmentAction, Status,
 };
 use core::net::{IpAddr, SocketAddr};
+use core::ops::Range;
 use core::time::Duration;
 use rand_core::UnwrapErr;
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_cluster::link::{Link, LinkConfig, Received};
 use tandem_cluster::{
-    HaPool, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
+    HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
 };
 use tandem_ike::IkeSaId;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
-/// The largest frame read from a port.
-const MAX_FRAME: usize = 65_536;
-/// Frames read from one port per wakeup before the others get a turn.
+/// The largest sync datagram read.
+const MAX_DATAGRAM: usize = 65_536;
+/// Frames written per system call.
 const BATCH: usize = 64;
+/// Batches (blocks of the receive ring, or `recvmmsg` reads) taken from
+/// one port per wakeup before the others get a turn.
+const ROUNDS: usize = 4;
+/// Buffers for the segments of super-packets (see `frames`), each for a
+/// frame of up to [`SEGMENT`] octets.
+const SEGMENTS: usize = 128;
+/// The longest segment of a super-packet kept (a jumbo frame).
+const SEGMENT: usize = 9216 + 18;
+/// Frames (or TCP super-packets) collected for the internal port before
+/// they are written.
+const COALESCE: usize = 64;
 /// The sync socket's buffers (a resync is a burst).
 const SYNC_BUFFER: usize = 4 << 20;
 
@@ -76,6 +89,7 @@ fn now() -> Instant {
 struct Port {
     io: PacketPort,
     link: Link,
+    tx: TxBatch,
 }
 
 impl Port {
@@ -89,17 +103,126 @@ impl Port {
             gateway: p.gateway,
             mtu: io.mtu(),
         });
-        Ok(Self { io, link })
+        if !io.offloads() {
+            warn!(
+                port = io.name(),
+                "no offload headers (PACKET_VNET_HDR) on this kernel: turn checksum offload, TSO, GSO \
+                 and GRO off on the senders of this link"
+            );
+        }
+        Ok(Self { io, link, tx: TxBatch::new(BATCH) })
     }
 
-    /// Writes what the link layer queued.
+    /// Writes what the link layer queued (ARP, ND, echo replies, packets
+    /// that waited for their next hop).
     fn flush(&mut self) {
+        let mut frames = Vec::new();
         while let Some(frame) = self.link.poll_frame() {
-            if let Err(e) = self.io.send(&frame) {
-                debug!(port = self.io.name(), "sending a frame: {e}");
-            }
+            frames.push(frame);
+        }
+        if !frames.is_empty() {
+            let refs: Vec<(&[u8], &[u8])> = frames.iter().map(|f| (&[][..], f.as_slice())).collect();
+            self.send(&refs);
         }
     }
+
+    /// Writes `frames`, each `(offload header, frame)`, in batches.
+    fn send(&mut self, frames: &[(&[u8], &[u8])]) {
+        let sent = self.io.send_batch(&mut self.tx, frames);
+        if sent.dropped > 0 {
+            debug!(port = self.io.name(), dropped = sent.dropped, "frames dropped on sending");
+        }
+    }
+}
+
+/// Where a frame to send lies: in the internal port's receive buffer (by
+/// frame of the batch at hand), or in a segment buffer.
+#[derive(Clone, Copy)]
+enum Buf {
+    Rx(usize),
+    Segment(usize),
+}
+
+/// The buffers of the data path besides the ports' receive buffers. A
+/// received frame is decrypted or encrypted where it lies: an encrypted
+/// one is written from there, a decrypted one is copied into the internal
+/// port's [`Coalescer`], which merges TCP segments into super-packets (as
+/// GRO would) when that port takes offload headers.
+struct Frames {
+    /// Frames copied out of the receive buffer to be encrypted: segments
+    /// of super-packets from the internal side (those from the external
+    /// side are cut in place), frames without room after them. `used` of
+    /// them are taken.
+    segments: Vec<Box<[u8]>>,
+    used: usize,
+    /// Frames to write to the external port.
+    to_ext: Vec<(Buf, Range<usize>)>,
+    /// Frames to write to the internal port.
+    to_int: Coalescer,
+    /// Frames dropped as cut short, oversized or of an unknown offload.
+    dropped: u64,
+}
+
+impl Frames {
+    /// Buffers for ports of which the internal one takes offload headers
+    /// (or not).
+    fn new(int_offloads: bool) -> Self {
+        Self {
+            segments: (0..SEGMENTS)
+                .map(|_| vec![0u8; FRAME_AT + SEGMENT + TAIL].into_boxed_slice())
+                .collect(),
+            used: 0,
+            to_ext: Vec::with_capacity(BATCH),
+            to_int: Coalescer::new(COALESCE, int_offloads),
+            dropped: 0,
+        }
+    }
+
+    /// A free segment buffer, after writing what waits if there is none.
+    fn segment(&mut self, ext: &mut Port, int: &mut Port) -> usize {
+        if self.used == self.segments.len() {
+            self.send(ext, int);
+        }
+        self.used += 1;
+        self.used - 1
+    }
+
+    /// Writes the frames queued for both ports; the segment buffers are
+    /// free again.
+    fn send(&mut self, ext: &mut Port, int: &mut Port) {
+        if !self.to_ext.is_empty() {
+            let segments = &self.segments;
+            let frames: Vec<(&[u8], &[u8])> = self
+                .to_ext
+                .iter()
+                .map(|(b, r)| {
+                    let buf: &[u8] = match *b {
+                        Buf::Rx(i) => int.io.buf(i),
+                        Buf::Segment(i) => &segments[i],
+                    };
+                    (&[][..], &buf[r.clone()])
+                })
+                .collect();
+            let sent = ext.io.send_batch(&mut ext.tx, &frames);
+            if sent.dropped > 0 {
+                debug!(port = ext.io.name(), dropped = sent.dropped, "frames dropped on sending");
+            }
+            self.to_ext.clear();
+        }
+        send_coalesced(&mut self.to_int, int);
+        self.used = 0;
+    }
+}
+
+/// Writes what `c` collected to `port`.
+fn send_coalesced(c: &mut Coalescer, port: &mut Port) {
+    if c.is_empty() {
+        return;
+    }
+    let frames = c.frames();
+    let refs: Vec<(&[u8], &[u8])> = frames.iter().map(|(h, f)| (&h[..], *f)).collect();
+    port.send(&refs);
+    c.clear();
 }
 
 /// Which port a frame came in on.
@@ -118,7 +241,7 @@ struct Runtime {
     sync: UdpSocket,
     rng: UnwrapErr<getrandom::SysRng>,
     started: Instant,
-    frame: Vec<u8>,
+    frames: Frames,
     /// When each IKE SA came up here, or this process first listed it
     /// (mirrors), for `tandem sas`.
     seen: HashMap<IkeSaId, Instant>,
@@ -130,6 +253,7 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
     let mut rng = UnwrapErr(getrandom::SysRng);
     let ext = Port::open(&cluster.external)?;
     let int = Port::open(&cluster.internal)?;
+    let int_offloads = int.io.offloads();
     let sync = sync_socket(cluster.sync_bind)?;
     let pool = plan.pool.and_then(|(first, last)| HaPool::new(first, last, cluster.count));
     let started = now();
@@ -155,7 +279,7 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         sync,
         rng,
         started,
-        frame: vec![0; MAX_FRAME],
+        frames: Frames::new(int_offloads),
         seen: HashMap::new(),
     };
     let r = rt.run(calls).await;
@@ -203,9 +327,9 @@ impl Runtime {
     async fn run(&mut self, mut calls: tokio::sync::mpsc::Receiver<Call>) -> Result<(), GatewayError> {
         let sig = |k| signal(k).map_err(|e| GatewayError::io("installing a signal handler", e));
         let (mut term, mut int) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?);
-        let mut sync_buf = vec![0u8; MAX_FRAME];
+        let mut sync_buf = vec![0u8; MAX_DATAGRAM];
         let mut leaving: Option<Instant> = None;
-        self.pump(now(), None);
+        self.pump(now());
         loop {
             let t = now();
             let mut deadline = self.node.poll_timeout().unwrap_or(t + Duration::from_secs(1));
@@ -232,7 +356,7 @@ impl Runtime {
                     self.node.handle_timeout(t, &mut self.rng);
                     self.ext.link.handle_timeout(t);
                     self.int.link.handle_timeout(t);
-                    self.pump(t, None);
+                    self.pump(t);
                     if leaving.is_some_and(|l| t >= l) {
                         info!("left the cluster");
                         return Ok(());
@@ -240,7 +364,7 @@ impl Runtime {
                 }
                 Some((request, reply)) = calls.recv() => {
                     let _ = reply.send(self.answer(request));
-                    self.pump(now(), None);
+                    self.pump(now());
                 }
                 _ = term.recv(), if leaving.is_none() => leaving = Some(self.leave()),
                 _ = int.recv(), if leaving.is_none() => leaving = Some(self.leave()),
@@ -255,47 +379,155 @@ impl Runtime {
         let t = now();
         info!("leaving the cluster: handing over segments {:?}", seg_list(self.node.owned()));
         self.node.leave(t);
-        self.pump(t, None);
+        self.pump(t);
         t + 2 * self.cluster.node.heartbeat_delay
     }
 
-    /// Reads what waits on a port (at most [`BATCH`] frames).
+    /// Takes what waits on a port, a batch (a block of the receive ring)
+    /// at a time and at most [`ROUNDS`] of them, hands every frame to the
+    /// link and the node, and writes what they make of each batch in one
+    /// go before the batch's buffer goes back.
     fn drain(&mut self, side: Side) -> Result<(), GatewayError> {
-        let count = self.cluster.count;
-        for _ in 0..BATCH {
+        for _ in 0..ROUNDS {
             let port = match side {
                 Side::External => &mut self.ext,
                 Side::Internal => &mut self.int,
             };
-            let n = match port.io.try_recv(&mut self.frame) {
+            let n = match port.io.recv_batch() {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(GatewayError::io(format!("reading port {}", port.io.name()), e)),
             };
             let t = now();
-            let owned = self.node.owned();
-            let owns = |a: IpAddr| owned.contains(segment_of(a, count));
-            let len = match port.link.handle_frame(t, &self.frame[..n], &owns) {
-                Received::Ip(p) => p.len(),
-                Received::Handled | Received::Ignored => continue,
-            };
-            // The IP packet follows the 14-octet Ethernet header.
-            let Some(packet) = self.frame.get_mut(14..14 + len) else { continue };
-            match side {
+            for i in 0..n {
+                self.frame(t, side, i);
+            }
+            self.frames.send(&mut self.ext, &mut self.int);
+        }
+        self.pump(now());
+        Ok(())
+    }
+
+    /// Frame `i` of the batch at hand: a frame as on a wire, or a
+    /// super-packet cut into segments first (in place if it came from the
+    /// external side, where each segment is done with before the next is
+    /// made; into segment buffers from the internal side, where a segment
+    /// is encrypted in place and written from there).
+    fn frame(&mut self, t: Instant, side: Side, i: usize) {
+        let port = match side {
+            Side::External => &mut self.ext,
+            Side::Internal => &mut self.int,
+        };
+        let (hdr, buf, at) = port.io.frame(i);
+        let Some(at) = at else {
+            self.frames.dropped += 1;
+            return;
+        };
+        let segments = match hdr.classify(&buf[at.clone()]) {
+            // An encryption in place needs room after the frame.
+            Rx::Frame(partial) if matches!(side, Side::External) || at.end + TAIL <= buf.len() => {
+                return self.frame_in(t, side, Buf::Rx(i), at, partial);
+            }
+            Rx::Frame(partial) => {
+                if at.len() > SEGMENT {
+                    self.frames.dropped += 1;
+                    return;
+                }
+                let j = self.frames.segment(&mut self.ext, &mut self.int);
+                let (_, buf, _) = self.int.io.frame(i);
+                self.frames.segments[j][FRAME_AT..FRAME_AT + at.len()].copy_from_slice(&buf[at.clone()]);
+                return self.frame_in(t, side, Buf::Segment(j), FRAME_AT..FRAME_AT + at.len(), partial);
+            }
+            Rx::Segment(s) => s,
+            Rx::Unsupported => {
+                self.frames.dropped += 1;
+                return;
+            }
+        };
+        for k in 0..segments.count() {
+            let (buf, range) = match side {
                 Side::External => {
-                    self.node.handle_external(t, packet, &mut self.rng);
-                    self.pump(t, None);
+                    let Some(r) = segments.in_place(self.ext.io.frame(i).1, at.start, k) else {
+                        self.frames.dropped += 1;
+                        return;
+                    };
+                    (Buf::Rx(i), r)
                 }
                 Side::Internal => {
-                    self.node.handle_internal(t, packet, &mut self.rng);
-                    self.pump(t, Some(len));
+                    if segments.max_frame() > SEGMENT {
+                        self.frames.dropped += 1;
+                        return;
+                    }
+                    let j = self.frames.segment(&mut self.ext, &mut self.int);
+                    let f = &mut self.frames;
+                    let n =
+                        segments.write(&self.int.io.buf(i)[at.clone()], k, &mut f.segments[j][FRAME_AT..]);
+                    (Buf::Segment(j), FRAME_AT..FRAME_AT + n)
+                }
+            };
+            self.frame_in(t, side, buf, range, Some(segments.partial()));
+        }
+    }
+
+    /// One frame at `at` in `buf`, with its transport checksum `partial`
+    /// left to finish: the link's, then the node's. An encrypted packet is
+    /// framed in place and queued for the external port; a decrypted one
+    /// is framed and copied to the internal port's coalescer.
+    fn frame_in(&mut self, t: Instant, side: Side, buf: Buf, at: Range<usize>, partial: Option<Partial>) {
+        let count = self.cluster.count;
+        let owned = self.node.owned();
+        let owns = |a: IpAddr| owned.contains(segment_of(a, count));
+        let Frames { segments, to_ext, to_int, .. } = &mut self.frames;
+        let (port, other) = match side {
+            Side::External => (&mut self.ext, &mut self.int),
+            Side::Internal => (&mut self.int, &mut self.ext),
+        };
+        let b: &mut [u8] = match buf {
+            Buf::Rx(i) => port.io.frame(i).1,
+            Buf::Segment(j) => &mut segments[j],
+        };
+        let len = match port.link.handle_frame(t, &b[at.clone()], &owns) {
+            Received::Ip(p) => p.len(),
+            Received::Handled | Received::Ignored => return,
+        };
+        // The IP packet follows the 14-octet Ethernet header.
+        let packet = at.start + 14..at.start + 14 + len;
+        let out = match side {
+            Side::External => self.node.handle_external_in_place(t, b, packet.clone(), &mut self.rng),
+            Side::Internal => {
+                let mtu = other.io.mtu();
+                let finish = |p: &mut [u8]| {
+                    if let Some(c) = partial {
+                        finish_checksum(p, c);
+                    }
+                };
+                self.node.handle_internal_in_place(b, packet.clone(), mtu, finish)
+            }
+        };
+        match out {
+            InPlace::Internal(r) => {
+                if let Some(frame) = other.link.send_ip_in_place(t, b, r)
+                    && !to_int.push(&b[frame.clone()])
+                {
+                    send_coalesced(to_int, other);
+                    let _ = to_int.push(&b[frame]);
                 }
             }
+            InPlace::External(r) => {
+                if let Some(frame) = other.link.send_ip_in_place(t, b, r) {
+                    to_ext.push((buf, frame));
+                }
+            }
+            InPlace::TooBig { overhead } => {
+                // The sender learns the size that fits: less this packet's
+                // overhead and the padding a smaller one may need more (up
+                // to a cipher block).
+                let fits = other.io.mtu().saturating_sub(overhead + 15);
+                port.link.too_big(t, &b[packet], u16::try_from(fits).unwrap_or(u16::MAX));
+            }
+            InPlace::Done => {}
         }
-        self.ext.flush();
-        self.int.flush();
-        Ok(())
     }
 
     fn sync_datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
@@ -303,27 +535,26 @@ impl Runtime {
             debug!(%from, "sync datagram from no configured node");
             return;
         };
+        // What the ports queued before this datagram arrived goes first. A
+        // peer hands a segment over (SEGMENT_DROP) after it served every
+        // frame it read; we read the same frames at about the same time,
+        // so taking the segment before reading them would serve them twice.
+        for side in [Side::External, Side::Internal] {
+            if let Err(e) = self.drain(side) {
+                warn!("reading a port before a sync datagram: {e}");
+            }
+        }
         let t = now();
         self.node.handle_sync(t, id, datagram, &mut self.rng);
-        self.pump(t, None);
+        self.pump(t);
     }
 
-    /// Moves the node's output onto the wires and logs its events.
-    /// `plaintext` is the length of the internal packet just handed to the
-    /// node (it is still in the frame buffer): should its ESP packet not
-    /// fit the external MTU, the sender learns the size that would.
-    fn pump(&mut self, t: Instant, plaintext: Option<usize>) {
+    /// Moves the node's output onto the wires and logs its events. (The
+    /// data path's packets do not come this way: see [`Self::frame_in`],
+    /// which also answers an ESP packet too big for the external MTU.)
+    fn pump(&mut self, t: Instant) {
         while let Some(out) = self.node.poll_output() {
             match out {
-                Output::External(p) if p.len() > self.ext.io.mtu() => {
-                    let Some(len) = plaintext else { continue };
-                    let Some(original) = self.frame.get(14..14 + len) else { continue };
-                    // The overhead of this packet, and the padding a
-                    // smaller one may need more (up to a cipher block).
-                    let overhead = p.len().saturating_sub(len) + 15;
-                    let fits = u16::try_from(self.ext.io.mtu().saturating_sub(overhead)).unwrap_or(u16::MAX);
-                    self.int.link.too_big(t, original, fits);
-                }
                 Output::External(p) => self.ext.link.send_ip(t, &p),
                 Output::Internal(p) => self.int.link.send_ip(t, &p),
                 Output::Sync { to, datagram } => {

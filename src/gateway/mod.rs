@@ -11,6 +11,7 @@ mod cluster;
 mod control;
 mod dataplane;
 mod driver;
+mod frames;
 mod netlink;
 mod plan;
 mod tun;

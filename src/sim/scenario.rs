@@ -115,10 +115,21 @@ pub fn run(scenario: Scenario, seed: u64, nodes: u8, clients: u16) -> Result<Out
             let cut = nodes - 1;
             let rest: Vec<usize> = (0..usize::from(cut)).collect();
             w.lan(Lan::Sync).partition(Some(&[&rest, &[usize::from(cut)]]));
-            failovers.push((w.elapsed(), cut));
+            let cut_at = w.elapsed();
+            failovers.push((cut_at, cut));
             w.run_until(Duration::from_secs(5));
             if nodes >= 3 && w.node(cut).is_some_and(|n| !n.owned().is_empty()) {
                 v.push(format!("node {} serves in a minority partition", cut + 1));
+            }
+            // Fenced once, it stays out until the partition heals and it
+            // has resynced: no flapping in between.
+            let flaps = w
+                .timeline
+                .iter()
+                .filter(|(at, n, e)| *n == cut + 1 && *at > cut_at && matches!(e, NodeEvent::Synced))
+                .count();
+            if nodes >= 3 && flaps > 0 {
+                v.push(format!("node {} became synced {flaps} time(s) inside a minority partition", cut + 1));
             }
             w.lan(Lan::Sync).partition(None);
             w.run_until(Duration::from_secs(9));

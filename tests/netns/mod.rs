@@ -176,6 +176,15 @@ pub fn require_nat() -> bool {
     }
 }
 
+/// True when `iptables` or `nft` is there for [`Netns::block_udp_port`].
+pub fn require_packet_filter() -> bool {
+    if find_tool("iptables").is_some() || find_tool("nft").is_some() {
+        true
+    } else {
+        skip("needs `iptables` or `nft` to filter packets (install with .ci/install-interop.sh)")
+    }
+}
+
 /// [`require_root`] and every tool of `tools`.
 pub fn require(tools: &[&str]) -> bool {
     require_root() && tools.iter().all(|t| require_tool(t))
@@ -735,14 +744,7 @@ impl Netns {
     }
 
     fn masquerade_with(&self, out_if: &str, random: bool) -> Result<()> {
-        // TANDEM_NETNS_NAT=nft|iptables picks the tool; default iptables
-        let choice = std::env::var("TANDEM_NETNS_NAT").unwrap_or_default();
-        let use_iptables = match choice.as_str() {
-            "nft" => false,
-            "iptables" => true,
-            _ => find_tool("iptables").is_some(),
-        };
-        if use_iptables {
+        if use_iptables() {
             let mut args = vec!["iptables", "-w", "5", "-t", "nat", "-A", "POSTROUTING", "-o", out_if];
             args.extend(["-j", "MASQUERADE"]);
             if random {
@@ -761,6 +763,46 @@ impl Netns {
             self.exec(&["nft", "-f", &file.to_string_lossy()]).map(|_| ())
         } else {
             Err(Error::new("masquerade needs iptables or nft (neither is installed)"))
+        }
+    }
+
+    /// Drops every UDP datagram to `port` that enters or leaves this
+    /// namespace's stack (a sync partition: the AF_PACKET sockets, which
+    /// see frames before netfilter, are not affected). iptables, or nft
+    /// like [`Netns::masquerade`]. [`Netns::unblock_udp_port`] undoes it.
+    pub fn block_udp_port(&self, port: u16) -> Result<()> {
+        let p = port.to_string();
+        if use_iptables() {
+            for chain in ["INPUT", "OUTPUT"] {
+                self.exec(&["iptables", "-w", "5", "-I", chain, "-p", "udp", "--dport", &p, "-j", "DROP"])?;
+            }
+            Ok(())
+        } else if find_tool("nft").is_some() {
+            let script = format!(
+                "add table ip tdmblock{p}\n\
+                 add chain ip tdmblock{p} in {{ type filter hook input priority filter; }}\n\
+                 add chain ip tdmblock{p} out {{ type filter hook output priority filter; }}\n\
+                 add rule ip tdmblock{p} in udp dport {p} drop\n\
+                 add rule ip tdmblock{p} out udp dport {p} drop\n"
+            );
+            let file = self.dir.join(format!("block-{p}.nft"));
+            fs::write(&file, script)?;
+            self.exec(&["nft", "-f", &file.to_string_lossy()]).map(|_| ())
+        } else {
+            Err(Error::new("blocking a port needs iptables or nft (neither is installed)"))
+        }
+    }
+
+    /// Removes what [`Netns::block_udp_port`] added.
+    pub fn unblock_udp_port(&self, port: u16) -> Result<()> {
+        let p = port.to_string();
+        if use_iptables() {
+            for chain in ["INPUT", "OUTPUT"] {
+                self.exec(&["iptables", "-w", "5", "-D", chain, "-p", "udp", "--dport", &p, "-j", "DROP"])?;
+            }
+            Ok(())
+        } else {
+            self.exec(&["nft", "delete", "table", "ip", &format!("tdmblock{p}")]).map(|_| ())
         }
     }
 
@@ -835,6 +877,16 @@ impl Netns {
         wait_for(&format!("ping {dst} from {}", self.name), timeout, || {
             self.succeeds(&["ping", "-n", "-q", "-c", "1", "-W", "1", dst], Duration::from_secs(3))
         })
+    }
+}
+
+/// iptables or nft for the packet filter helpers: `TANDEM_NETNS_NAT=nft|iptables`
+/// picks the tool; by default iptables when it is installed.
+fn use_iptables() -> bool {
+    match std::env::var("TANDEM_NETNS_NAT").unwrap_or_default().as_str() {
+        "nft" => false,
+        "iptables" => true,
+        _ => find_tool("iptables").is_some(),
     }
 }
 
@@ -1090,6 +1142,22 @@ impl Cluster {
     /// Node `i` (1-based).
     pub fn node(&self, i: usize) -> &Netns {
         &self.nodes[i - 1]
+    }
+
+    /// One more host on the switch's bridge `bridge` (`"ext"` or `"int"`):
+    /// a namespace `<prefix>-<role>` whose `eth0` has `cidr`, plugged in
+    /// through `<role>-<bridge>` on the switch side (at most 15
+    /// characters). Dropping the namespace unplugs it.
+    pub fn attach(&self, bridge: &str, role: &str, cidr: &str) -> Result<Netns> {
+        let port = format!("{role}-{bridge}");
+        if port.len() > 15 {
+            return Err(Error::new(format!("switch port name {port:?} is longer than 15 characters")));
+        }
+        let ns = Netns::new(&self.prefix, role)?;
+        veth(&self.switch, &port, &ns, "eth0")?;
+        self.switch.bridge_add_port(bridge, &port)?;
+        ns.addr_add("eth0", cidr)?;
+        Ok(ns)
     }
 
     /// Puts the VIPs on node `i` and flushes the neighbour caches of client

@@ -10,7 +10,7 @@ pub(crate) type Mac = [u8; 6];
 pub(crate) const HEADER_LEN: usize = 14;
 /// The shortest frame on the wire without its FCS; shorter frames are
 /// padded with zeros.
-const MIN_FRAME: usize = 60;
+pub(crate) const MIN_FRAME: usize = 60;
 
 /// Ethertype of IPv4.
 pub(crate) const IPV4: u16 = 0x0800;
@@ -58,6 +58,13 @@ pub(crate) fn ipv4_multicast(group: Ipv4Addr) -> Mac {
 pub(crate) fn ipv6_multicast(group: Ipv6Addr) -> Mac {
     let [.., a, b, c, d] = group.octets();
     [0x33, 0x33, a, b, c, d]
+}
+
+/// Writes the header of a frame from `src` to `dst` into `out` (14 octets).
+pub(crate) fn write_header(out: &mut [u8], dst: Mac, src: Mac, ethertype: u16) {
+    out[..6].copy_from_slice(&dst);
+    out[6..12].copy_from_slice(&src);
+    out[12..14].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 /// A frame from `src` to `dst` carrying `payload`, padded to the Ethernet

@@ -33,6 +33,7 @@ mod nd;
 mod neighbours;
 
 use core::net::{IpAddr, Ipv4Addr};
+use core::ops::Range;
 use ether::Mac;
 use neighbours::{Neighbours, Next};
 use std::collections::VecDeque;
@@ -235,6 +236,71 @@ impl Link {
             }
             Next::Dropped => self.stats.unresolved_drops += 1,
         }
+    }
+
+    /// [`Self::send_ip`] for the IP packet at `buf[packet]`, framed in
+    /// place: when its next hop's MAC is known, the Ethernet header is
+    /// written into the 14 octets before the packet (and a frame shorter
+    /// than the Ethernet minimum is padded with zeros after it) and the
+    /// frame's range in `buf` is returned, to be written as it is. Without
+    /// that room, or when the next hop is unknown or unreachable, this
+    /// does exactly what [`Self::send_ip`] does (queue a copy, ask, count)
+    /// and returns `None`.
+    pub fn send_ip_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        packet: Range<usize>,
+    ) -> Option<Range<usize>> {
+        let Some(p) = buf.get(packet.clone()) else {
+            self.stats.invalid += 1;
+            return None;
+        };
+        let Ok((h, trimmed)) = ip::parse(p) else {
+            self.stats.invalid += 1;
+            return None;
+        };
+        let len = trimmed.len();
+        let room = packet
+            .start
+            .checked_sub(ether::HEADER_LEN)
+            .map(|start| (start, (packet.start + len).max(start + ether::MIN_FRAME)))
+            .filter(|&(_, end)| end <= buf.len() && len <= self.cfg.mtu);
+        let Some((start, end)) = room else {
+            self.send_ip(now, &buf[packet]);
+            return None;
+        };
+        let mac = match self.route(h.dst) {
+            Route::Mac(mac) => mac,
+            Route::Via(hop) => match self.neighbours.next_hop(now, hop, trimmed) {
+                Next::Mac { mac, probe } => {
+                    if probe {
+                        self.request(hop);
+                    }
+                    mac
+                }
+                Next::Queued { request } => {
+                    self.stats.queued += 1;
+                    if request {
+                        self.request(hop);
+                    }
+                    return None;
+                }
+                Next::Dropped => {
+                    self.stats.unresolved_drops += 1;
+                    return None;
+                }
+            },
+            Route::Unreachable => {
+                self.stats.unreachable += 1;
+                return None;
+            }
+        };
+        let ty = if trimmed.first().is_some_and(|b| b >> 4 == 6) { ether::IPV6 } else { ether::IPV4 };
+        buf[packet.start + len..end].fill(0);
+        ether::write_header(&mut buf[start..packet.start], mac, self.cfg.own_mac, ty);
+        self.stats.frames_out += 1;
+        Some(start..end)
     }
 
     /// Reports that `packet` (an IP packet that came in on this port) is

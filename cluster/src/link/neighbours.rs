@@ -74,6 +74,10 @@ pub(crate) struct Neighbours {
     dues: BTreeSet<(Instant, IpAddr)>,
     capacity: usize,
     max_pending: usize,
+    /// The entry confirmed last, with its confirmation time, while it is
+    /// in the table unchanged: passing traffic from one station is
+    /// confirmed without a lookup.
+    last: Option<(IpAddr, Mac, Instant)>,
 }
 
 impl Neighbours {
@@ -87,6 +91,7 @@ impl Neighbours {
             dues: BTreeSet::new(),
             capacity,
             max_pending,
+            last: None,
         }
     }
 
@@ -105,6 +110,7 @@ impl Neighbours {
             }
             self.ages.remove(&(r.confirmed, ip));
             self.resolved.remove(&ip);
+            self.last = None;
         }
         if let Some(p) = self.pending.get_mut(&ip) {
             if p.queue.len() >= QUEUE {
@@ -132,6 +138,14 @@ impl Neighbours {
         mac: Mac,
         overrides: bool,
     ) -> Option<VecDeque<Vec<u8>>> {
+        // What the lookup below would find and leave as it is.
+        if let Some((l_ip, l_mac, confirmed)) = self.last
+            && l_ip == ip
+            && l_mac == mac
+            && now.saturating_duration_since(confirmed) < REFRESH
+        {
+            return Some(VecDeque::new());
+        }
         if let Some(r) = self.resolved.get_mut(&ip) {
             if r.mac != mac && !overrides {
                 return None;
@@ -141,6 +155,7 @@ impl Neighbours {
                 self.ages.insert((now, ip));
                 *r = Resolved { mac, confirmed: now, probed: None };
             }
+            self.last = Some((ip, mac, r.confirmed));
             return Some(VecDeque::new());
         }
         let queue = match self.pending.remove(&ip) {
@@ -153,6 +168,7 @@ impl Neighbours {
         };
         self.resolved.insert(ip, Resolved { mac, confirmed: now, probed: None });
         self.ages.insert((now, ip));
+        self.last = Some((ip, mac, now));
         Some(queue)
     }
 
@@ -165,6 +181,7 @@ impl Neighbours {
         match self.ages.pop_first() {
             Some((_, ip)) => {
                 self.resolved.remove(&ip);
+                self.last = None;
                 true
             }
             None => false,
@@ -202,6 +219,7 @@ impl Neighbours {
         {
             self.ages.pop_first();
             self.resolved.remove(&ip);
+            self.last = None;
         }
         dropped
     }

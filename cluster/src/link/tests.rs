@@ -674,6 +674,52 @@ fn drops_what_it_cannot_route() {
     assert_eq!(l.stats().arp_requests, 0);
 }
 
+#[test]
+fn frames_in_place_what_send_ip_would_queue() {
+    let mut l = link4();
+    let small = udp4(VIP4, PEER4, 4); // 32 octets: padded to 60
+    let big = udp4(VIP4, PEER4, 1000);
+    let mut buf = vec![0xee; 2000];
+    let place = |buf: &mut Vec<u8>, p: &[u8]| {
+        buf.fill(0xee);
+        buf[100..100 + p.len()].copy_from_slice(p);
+        100..100 + p.len()
+    };
+    // Unresolved: queued as a copy, the request goes out, nothing in place.
+    let r = place(&mut buf, &big);
+    assert_eq!(l.send_ip_in_place(at(secs(0)), &mut buf, r), None);
+    assert_eq!((l.stats().queued, drain(&mut l).len()), (1, 1));
+    let reply = eth(CLUSTER, PEER_MAC, ARP_T, &arp(2, PEER_MAC, PEER4, CLUSTER, VIP4));
+    assert_eq!(l.handle_frame(at(ms(1)), &reply, &mine), Received::Handled);
+    let queued = drain(&mut l);
+    // Resolved: the same frame as send_ip's, built where the packet lies.
+    for p in [&big, &small] {
+        l.send_ip(at(ms(2)), p);
+        let want = drain(&mut l).remove(0);
+        let r = place(&mut buf, p);
+        let f = l.send_ip_in_place(at(ms(2)), &mut buf, r).expect("in place");
+        assert_eq!(f.start, 86);
+        assert_eq!(&buf[f], &want[..]);
+        assert!(drain(&mut l).is_empty());
+    }
+    assert_eq!(&queued[0][14..], &big[..]);
+    // No room in front or behind: as send_ip, a copy.
+    let r = place(&mut buf, &small);
+    assert_eq!(l.send_ip_in_place(at(ms(3)), &mut buf[90..140], r.start - 90..r.end - 90), None);
+    assert_eq!(drain(&mut l).len(), 1);
+    let r = place(&mut buf, &big);
+    assert_eq!(l.send_ip_in_place(at(ms(3)), &mut buf[..r.end], r.clone()).map(|f| f.len()), Some(1042));
+    drain(&mut l);
+    // What send_ip drops, this drops too.
+    let far = udp4(VIP4, FAR4, 10);
+    let r = place(&mut buf, &far);
+    assert_eq!(l.send_ip_in_place(at(ms(4)), &mut buf, r), None);
+    assert_eq!(l.stats().unreachable, 1);
+    assert_eq!(l.send_ip_in_place(at(ms(4)), &mut buf, 100..110), None);
+    assert_eq!(l.stats().invalid, 1);
+    assert!(drain(&mut l).is_empty());
+}
+
 fn frame_for_us() -> impl Strategy<Value = Vec<u8>> {
     let ty = prop_oneof![Just(ARP_T), Just(IPV4_T), Just(IPV6_T), Just([0x81, 0]), any::<[u8; 2]>()];
     let dst = prop_oneof![Just(CLUSTER), Just(OWN), Just([0xff; 6]), Just([0x33, 0x33, 0xff, 0, 0, 1])];

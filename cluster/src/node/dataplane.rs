@@ -56,6 +56,31 @@ pub(crate) enum Received {
     Skipped,
 }
 
+/// What happened to an outbound plaintext packet handled in place.
+pub(crate) enum SentInPlace {
+    /// Encrypted in the caller's buffer: the outer packet's range.
+    Encrypted(Range<usize>),
+    /// Not ours: its SA's counter moved on.
+    Counted,
+    /// Ours, but its ESP packet would exceed the limit by this overhead:
+    /// not encrypted (the plaintext is untouched), the counter moved on as
+    /// if it had been.
+    TooBig {
+        /// Octets ESP would have added.
+        overhead: usize,
+    },
+}
+
+/// What happened to an inbound ESP packet handled in place.
+pub(crate) enum ReceivedInPlace {
+    /// Decrypted in the caller's buffer: the inner packet's range.
+    Decrypted(Range<usize>),
+    /// Not ours and sampled: verified, the window moved.
+    Verified,
+    /// Not ours and not sampled.
+    Skipped,
+}
+
 /// All CHILD_SAs of the cluster on one node.
 pub(crate) struct Dataplane {
     sad: Sad,
@@ -174,17 +199,32 @@ impl Dataplane {
         spi: u32,
         owned: SegmentSet,
     ) -> Result<Received, Error> {
+        Ok(match self.receive_in_place(buf, esp, spi, owned)? {
+            ReceivedInPlace::Decrypted(range) => Received::Decrypted(buf[range].to_vec()),
+            ReceivedInPlace::Verified => Received::Verified,
+            ReceivedInPlace::Skipped => Received::Skipped,
+        })
+    }
+
+    /// [`Self::receive`], decrypting in `buf` without a copy.
+    pub(crate) fn receive_in_place(
+        &mut self,
+        buf: &mut [u8],
+        esp: Range<usize>,
+        spi: u32,
+        owned: SegmentSet,
+    ) -> Result<ReceivedInPlace, Error> {
         let c = self.children.get_mut(&spi).ok_or(Error::Packet("unknown SPI"))?;
         if owned.contains(c.segment) {
             let Decapsulated { range, .. } = self.sad.decapsulate(buf, esp)?;
-            return Ok(Received::Decrypted(buf[range].to_vec()));
+            return Ok(ReceivedInPlace::Decrypted(range));
         }
         c.seen += 1;
         if c.seen % self.sample_every != 1 && self.sample_every > 1 {
-            return Ok(Received::Skipped);
+            return Ok(ReceivedInPlace::Skipped);
         }
         self.sad.decapsulate(buf, esp)?;
-        Ok(Received::Verified)
+        Ok(ReceivedInPlace::Verified)
     }
 
     /// A plaintext packet from the protected side: encrypted when `owned`
@@ -203,6 +243,35 @@ impl Dataplane {
         buf.truncate(r.end);
         buf.drain(..r.start);
         Ok(Some(Sent::Encrypted(buf)))
+    }
+
+    /// [`Self::send`] for the packet at `buf[packet]`, encrypted in place
+    /// (it needs [`HEADROOM`] octets before and [`TAILROOM`] after it) if
+    /// the outer packet fits in `max_len` octets. `finish` sees the
+    /// plaintext just before it is encrypted, never a packet only counted.
+    pub(crate) fn send_in_place(
+        &mut self,
+        buf: &mut [u8],
+        packet: Range<usize>,
+        owned: SegmentSet,
+        max_len: usize,
+        finish: impl FnOnce(&mut [u8]),
+    ) -> Result<Option<SentInPlace>, Error> {
+        let p = buf.get(packet.clone()).ok_or(Error::Packet("packet outside its buffer"))?;
+        let Some(&t) = self.spd.lookup(p)? else { return Ok(None) };
+        let sa = self.sad.outbound_mut(t.sa).ok_or(Error::UnknownSa)?;
+        if !owned.contains(t.segment) {
+            sa.advance_seq_to(sa.next_seq().saturating_add(1));
+            return Ok(Some(SentInPlace::Counted));
+        }
+        let overhead = sa.overhead(packet.len(), Framing::Ip);
+        if packet.len() + overhead > max_len {
+            sa.advance_seq_to(sa.next_seq().saturating_add(1));
+            return Ok(Some(SentInPlace::TooBig { overhead }));
+        }
+        finish(&mut buf[packet.clone()]);
+        let r = sa.encapsulate(buf, packet, Framing::Ip)?;
+        Ok(Some(SentInPlace::Encrypted(r)))
     }
 
     /// Jumps the outbound counters of the SAs in `segments` forward by

@@ -41,7 +41,8 @@ use crate::sync::channel::{Channel, ChannelConfig, ChannelEvent};
 use crate::sync::seal::{SyncKeys, new_epoch};
 use crate::sync::wire::{Message, OutboundCounter, ReplaySnapshot};
 use core::net::IpAddr;
-use dataplane::{Dataplane, Received, Sent};
+use core::ops::Range;
+use dataplane::{Dataplane, Received, ReceivedInPlace, Sent, SentInPlace};
 use packet::Outer;
 use rand_core::CryptoRng;
 pub use report::{ChildSaReport, IkeSaReport};
@@ -117,6 +118,30 @@ pub enum Output {
         to: NodeId,
         /// The datagram.
         datagram: Vec<u8>,
+    },
+}
+
+/// What a data packet handled in place became (see
+/// [`Node::handle_external_in_place`] and [`Node::handle_internal_in_place`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum InPlace {
+    /// Nothing to send: counted, sampled, dropped, or handled like
+    /// [`Node::handle_external`] (IKE; its output is at
+    /// [`Node::poll_output`]).
+    Done,
+    /// Decrypted: the inner packet is at this range of the buffer, for the
+    /// protected side.
+    Internal(Range<usize>),
+    /// Encrypted: the ESP packet is at this range of the buffer, for the
+    /// external side.
+    External(Range<usize>),
+    /// Ours to encrypt, but the ESP packet would exceed the limit given:
+    /// the plaintext is left as it was (for a "too big" error to its
+    /// sender), the SA's counter moved on as if it had been sent.
+    TooBig {
+        /// Octets ESP would add to this packet.
+        overhead: usize,
     },
 }
 
@@ -221,6 +246,9 @@ pub struct Node {
     handed: SegmentSet,
     /// [`Self::leave`] was called: serve nothing, never sync again.
     leaving: bool,
+    /// We lost quorum: our state may be stale, so we ask the peers we
+    /// hear again for theirs before we may serve.
+    resync_needed: bool,
     synced: bool,
     /// When this node last became synced: it takes segments one
     /// heartbeat later, once its peers heard it and it heard theirs.
@@ -293,6 +321,7 @@ impl Node {
             excluded: SegmentSet::EMPTY,
             handed: SegmentSet::EMPTY,
             leaving: false,
+            resync_needed: false,
             synced: false,
             synced_at: now,
             last_now: now,
@@ -449,6 +478,73 @@ impl Node {
             return Ok(segment_of(peer, self.spis.count()));
         }
         self.spis.segment_of_ike_spi(ours).ok_or(Error::Packet("IKE SPI without a segment"))
+    }
+
+    /// [`Self::handle_external`] for the packet at `buf[packet]`, with ESP
+    /// decrypted in place: no copy, no allocation. IKE and anything else
+    /// not ESP goes the way of [`Self::handle_external`]. The data path
+    /// runs no timers: drive [`Self::handle_timeout`] at
+    /// [`Self::poll_timeout`] and drain [`Self::poll_output`] as always.
+    pub fn handle_external_in_place<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        packet: Range<usize>,
+        rng: &mut R,
+    ) -> InPlace {
+        let Some(p) = buf.get(packet.clone()) else {
+            self.stats.dropped += 1;
+            return InPlace::Done;
+        };
+        let Ok(Outer::Esp { spi, esp }) = packet::classify(p, self.cfg.vip) else {
+            self.handle_external(now, &mut buf[packet], rng);
+            return InPlace::Done;
+        };
+        let esp = packet.start + esp.start..packet.start + esp.end;
+        match self.dp.receive_in_place(buf, esp, spi, self.owned) {
+            Ok(ReceivedInPlace::Decrypted(inner)) => {
+                self.stats.decrypted += 1;
+                return InPlace::Internal(inner);
+            }
+            Ok(ReceivedInPlace::Verified) => self.stats.verified += 1,
+            Ok(ReceivedInPlace::Skipped) => self.stats.skipped += 1,
+            Err(_) => self.stats.dropped += 1,
+        }
+        InPlace::Done
+    }
+
+    /// [`Self::handle_internal`] for the packet at `buf[packet]`, with ESP
+    /// encrypted in place (it needs `tandem_esp::HEADROOM` octets before
+    /// and `tandem_esp::TAILROOM` after the packet): no copy, no
+    /// allocation. `max_len` is the longest ESP packet the external side
+    /// takes; `finish` sees the plaintext just before it is encrypted (to
+    /// complete a checksum left to the hardware, say), never a packet only
+    /// counted. Timers as for [`Self::handle_external_in_place`].
+    pub fn handle_internal_in_place(
+        &mut self,
+        buf: &mut [u8],
+        packet: Range<usize>,
+        max_len: usize,
+        finish: impl FnOnce(&mut [u8]),
+    ) -> InPlace {
+        match self.dp.send_in_place(buf, packet, self.owned, max_len, finish) {
+            Ok(Some(SentInPlace::Encrypted(r))) => {
+                self.stats.encrypted += 1;
+                InPlace::External(r)
+            }
+            Ok(Some(SentInPlace::TooBig { overhead })) => {
+                self.stats.encrypted += 1;
+                InPlace::TooBig { overhead }
+            }
+            Ok(Some(SentInPlace::Counted)) => {
+                self.stats.counted += 1;
+                InPlace::Done
+            }
+            Ok(None) | Err(_) => {
+                self.stats.dropped += 1;
+                InPlace::Done
+            }
+        }
     }
 
     /// A plaintext IP packet from the protected side, towards a peer.
@@ -963,10 +1059,20 @@ impl Node {
         }
         self.grace_over |= now >= self.started + timeout;
         if !self.synced && self.grace_over && !self.leaving {
-            let mut live = self.live_peers();
-            live.push(self.cfg.node);
+            // Quorum counts the peers heard within the fencing window, as
+            // the fence itself does, so that a node fenced a moment ago
+            // does not rejoin on the strength of peers it no longer hears.
+            let mut heard = self.heard_peers(now);
+            heard.push(self.cfg.node);
+            let quorate = self.cfg.layout.is_quorate(&heard).unwrap_or(false);
+            if quorate && self.resync_needed {
+                self.resync_needed = false;
+                for n in self.live_peers() {
+                    self.send(now, n, &Message::ResyncRequest { segments: all });
+                }
+            }
             let answered = self.peers.values().filter(|p| p.live).all(|p| p.resync_done);
-            if answered && self.cfg.layout.is_quorate(&live).unwrap_or(false) {
+            if answered && quorate {
                 self.synced = true;
                 self.synced_at = now;
                 self.events.push_back(NodeEvent::Synced);
@@ -988,18 +1094,17 @@ impl Node {
         let assignment = self.cfg.layout.assign(&ready).unwrap_or(Assignment::unserved(count));
         // Self-fencing: a node that stops hearing a majority gives its
         // segments up one heartbeat before the majority takes them.
-        let fence = self.cfg.heartbeat_timeout.saturating_sub(self.cfg.heartbeat_delay);
-        let mut heard: Vec<NodeId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.live && p.channel.last_heard().is_some_and(|t| now < t + fence))
-            .map(|(&n, _)| n)
-            .collect();
+        let mut heard = self.heard_peers(now);
         heard.push(self.cfg.node);
         if self.synced && !self.cfg.layout.is_quorate(&heard).unwrap_or(false) {
-            // Out of quorum: our mirrors may go stale from here on.
+            // Out of quorum: our mirrors may go stale from here on, so we
+            // serve again only after a fresh resync.
             self.synced = false;
             self.handed = SegmentSet::EMPTY;
+            self.resync_needed = true;
+            for p in self.peers.values_mut() {
+                p.resync_done = false;
+            }
             self.events.push_back(NodeEvent::Unsynced);
         }
         let desired = if self.synced {
@@ -1020,6 +1125,11 @@ impl Node {
         }
         self.handed = self.handed.difference(take);
         if !drop.is_empty() {
+            // The last counters and windows first (the channel keeps the
+            // order): the next owner continues from them.
+            for m in esp_messages(self.dp.esp_state(drop, false)) {
+                self.broadcast(now, &m);
+            }
             for id in self.sas_in(drop) {
                 let _ = self.ike.deactivate(id);
             }
@@ -1039,6 +1149,18 @@ impl Node {
         if let Some(p) = &self.pool {
             p.set_owned(self.owned);
         }
+    }
+
+    /// The live peers heard within the fencing window (a heartbeat less
+    /// than the timeout): a node that hears fewer than a quorum of nodes
+    /// gives up its segments before the others take them.
+    fn heard_peers(&self, now: Instant) -> Vec<NodeId> {
+        let fence = self.cfg.heartbeat_timeout.saturating_sub(self.cfg.heartbeat_delay);
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.live && p.channel.last_heard().is_some_and(|t| now < t + fence))
+            .map(|(&n, _)| n)
+            .collect()
     }
 
     fn sas_in(&self, segments: SegmentSet) -> Vec<IkeSaId> {

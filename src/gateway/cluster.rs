@@ -502,7 +502,7 @@ impl Runtime {
                         finish_checksum(p, c);
                     }
                 };
-                self.node.handle_internal_in_place(b, packet.clone(), mtu, finish)
+                self.node.handle_internal_in_place(t, b, packet.clone(), mtu, finish)
             }
         };
         match out {

@@ -230,6 +230,9 @@ impl World {
         nc.heartbeat_delay = self.cfg.heartbeat;
         nc.heartbeat_timeout = self.cfg.timeout;
         nc.esp_sync_interval = self.cfg.heartbeat;
+        // The in-memory LAN hands each frame to every node at once and
+        // nothing waits in a queue: a handover needs no settling time.
+        nc.handover_settle = Duration::ZERO;
         let pool = HaPool::new(
             IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
             IpAddr::V4(Ipv4Addr::new(10, 99, 0, 254)),

@@ -85,6 +85,11 @@ pub struct NodeConfig {
     pub seq_margin: u64,
     /// Standbys verify every n-th inbound packet of an SA (default 8).
     pub sample_every: u32,
+    /// After taking a segment a live peer handed over, how long this node
+    /// still only counts its packets (default 50 ms): frames the peer
+    /// served just before its drop may still wait in this node's receive
+    /// queue, and must not be served twice.
+    pub handover_settle: Duration,
 }
 
 impl NodeConfig {
@@ -101,6 +106,7 @@ impl NodeConfig {
             esp_sync_interval: Duration::from_millis(100),
             seq_margin: 1 << 16,
             sample_every: 8,
+            handover_settle: Duration::from_millis(50),
         }
     }
 }
@@ -246,6 +252,11 @@ pub struct Node {
     handed: SegmentSet,
     /// [`Self::leave`] was called: serve nothing, never sync again.
     leaving: bool,
+    /// Segments taken by a handover that this node serves only from
+    /// `settled_at` on (see [`NodeConfig::handover_settle`]).
+    settling: SegmentSet,
+    /// See `settling`.
+    settled_at: Instant,
     /// We lost quorum: our state may be stale, so we ask the peers we
     /// hear again for theirs before we may serve.
     resync_needed: bool,
@@ -321,6 +332,8 @@ impl Node {
             excluded: SegmentSet::EMPTY,
             handed: SegmentSet::EMPTY,
             leaving: false,
+            settling: SegmentSet::EMPTY,
+            settled_at: now,
             resync_needed: false,
             synced: false,
             synced_at: now,
@@ -453,7 +466,7 @@ impl Node {
                 Ok(())
             }
             Outer::Esp { spi, esp } => {
-                match self.dp.receive(p, esp, spi, self.owned)? {
+                match self.dp.receive(p, esp, spi, self.serving(now))? {
                     Received::Decrypted(inner) => {
                         self.stats.decrypted += 1;
                         self.out.push_back(Output::Internal(inner));
@@ -501,7 +514,7 @@ impl Node {
             return InPlace::Done;
         };
         let esp = packet.start + esp.start..packet.start + esp.end;
-        match self.dp.receive_in_place(buf, esp, spi, self.owned) {
+        match self.dp.receive_in_place(buf, esp, spi, self.serving(now)) {
             Ok(ReceivedInPlace::Decrypted(inner)) => {
                 self.stats.decrypted += 1;
                 return InPlace::Internal(inner);
@@ -522,12 +535,13 @@ impl Node {
     /// counted. Timers as for [`Self::handle_external_in_place`].
     pub fn handle_internal_in_place(
         &mut self,
+        now: Instant,
         buf: &mut [u8],
         packet: Range<usize>,
         max_len: usize,
         finish: impl FnOnce(&mut [u8]),
     ) -> InPlace {
-        match self.dp.send_in_place(buf, packet, self.owned, max_len, finish) {
+        match self.dp.send_in_place(buf, packet, self.serving(now), max_len, finish) {
             Ok(Some(SentInPlace::Encrypted(r))) => {
                 self.stats.encrypted += 1;
                 InPlace::External(r)
@@ -549,7 +563,7 @@ impl Node {
 
     /// A plaintext IP packet from the protected side, towards a peer.
     pub fn handle_internal<R: CryptoRng + ?Sized>(&mut self, now: Instant, packet: &[u8], rng: &mut R) {
-        match self.dp.send(packet, self.owned) {
+        match self.dp.send(packet, self.serving(now)) {
             Ok(Some(Sent::Encrypted(p))) => {
                 self.stats.encrypted += 1;
                 self.out.push_back(Output::External(p));
@@ -1123,7 +1137,13 @@ impl Node {
         if now < self.synced_at + self.cfg.heartbeat_delay {
             take = take.intersection(self.handed);
         }
+        let handed_over = take.intersection(self.handed);
         self.handed = self.handed.difference(take);
+        if !handed_over.is_empty() {
+            let still = if now < self.settled_at { self.settling } else { SegmentSet::EMPTY };
+            self.settling = still.union(handed_over);
+            self.settled_at = now + self.cfg.handover_settle;
+        }
         if !drop.is_empty() {
             // The last counters and windows first (the channel keeps the
             // order): the next owner continues from them.
@@ -1149,6 +1169,12 @@ impl Node {
         if let Some(p) = &self.pool {
             p.set_owned(self.owned);
         }
+    }
+
+    /// The segments whose ESP this node encrypts and decrypts now: those
+    /// it owns, but for a handover's first moments.
+    fn serving(&self, now: Instant) -> SegmentSet {
+        if now < self.settled_at { self.owned.difference(self.settling) } else { self.owned }
     }
 
     /// The live peers heard within the fencing window (a heartbeat less

@@ -15,6 +15,7 @@
 
 mod netns;
 
+use netns::iperf::iperf_server;
 use netns::json::Json;
 use netns::strongswan::{self, Auth, ChildConf, ConnConf, Secret, Strongswan, SwanctlConf};
 use netns::tandem::Tandem;
@@ -196,15 +197,6 @@ fn client(c: &Cluster) -> Strongswan {
 /// The running nodes.
 fn live(nodes: &[Option<Tandem>]) -> Vec<&Tandem> {
     nodes.iter().flatten().collect()
-}
-
-fn iperf_server(server: &Netns) -> Process {
-    let p = server.spawn(&["iperf3", "-s", "-1", "-B", addr::SERVER]).expect("start iperf3 server");
-    netns::wait_for("iperf3 server listening on 5201", T, || {
-        server.exec(&["ss", "-Hltn", "sport = :5201"]).map(|o| !o.trim().is_empty()).unwrap_or(false)
-    })
-    .expect("iperf3 server");
-    p
 }
 
 /// The longest silence between two echo replies of `ping -D` output.

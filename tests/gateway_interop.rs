@@ -10,12 +10,13 @@
 
 mod netns;
 
+use netns::iperf::{iperf_server, parse_iperf};
 use netns::json::Json;
 use netns::strongswan::{
     self, Auth, ChildConf, ConnConf, Cred, Pki, PoolConf, Secret, Strongswan, SwanctlConf,
 };
 use netns::tandem::Tandem;
-use netns::{Netns, Process, Topology, TopologyOptions, addr};
+use netns::{Netns, Topology, TopologyOptions, addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -125,23 +126,6 @@ level = "debug"
         ike = sc.ike,
         esp = sc.esp,
     )
-}
-
-fn parse_iperf(json: &str) -> Json {
-    let v = Json::parse(json).unwrap_or_else(|e| panic!("iperf3 output is not JSON ({e}):\n{json}"));
-    if let Some(e) = v.get("error").and_then(Json::as_str) {
-        panic!("iperf3: {e}");
-    }
-    v
-}
-
-fn iperf_server(server: &Netns) -> Process {
-    let p = server.spawn(&["iperf3", "-s", "-1", "-B", addr::SERVER]).expect("start iperf3 server");
-    netns::wait_for("iperf3 server listening on 5201", T, || {
-        server.exec(&["ss", "-Hltn", "sport = :5201"]).map(|o| !o.trim().is_empty()).unwrap_or(false)
-    })
-    .expect("iperf3 server");
-    p
 }
 
 /// A download of exactly `bytes` through the tunnel (reverse mode: the

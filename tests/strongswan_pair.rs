@@ -11,6 +11,7 @@
 
 mod netns;
 
+use netns::iperf::{iperf_server, parse_iperf};
 use netns::json::Json;
 use netns::strongswan::{
     self, Auth, ChildConf, ConnConf, Cred, Pki, PoolConf, Secret, Strongswan, SwanctlConf,
@@ -23,25 +24,6 @@ const T: Duration = Duration::from_secs(20);
 
 fn prerequisites() -> bool {
     netns::require(&["ping", "iperf3", "ss", "kill", "sysctl"]) && strongswan::available()
-}
-
-/// A one-shot iperf3 server (`-s -1`) on the server, listening when this
-/// returns.
-fn iperf_server(server: &Netns) -> Process {
-    let p = server.spawn(&["iperf3", "-s", "-1", "-B", addr::SERVER]).expect("start iperf3 server");
-    netns::wait_for("iperf3 server listening on 5201", T, || {
-        server.exec(&["ss", "-Hltn", "sport = :5201"]).map(|o| !o.trim().is_empty()).unwrap_or(false)
-    })
-    .expect("iperf3 server");
-    p
-}
-
-fn parse_iperf(json: &str) -> Json {
-    let v = Json::parse(json).unwrap_or_else(|e| panic!("iperf3 output is not JSON ({e}):\n{json}"));
-    if let Some(e) = v.get("error").and_then(Json::as_str) {
-        panic!("iperf3: {e}");
-    }
-    v
 }
 
 fn end_bytes(v: &Json, which: &str) -> u64 {

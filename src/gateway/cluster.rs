@@ -10,7 +10,7 @@ use super::GatewayError;
 use super::afpacket::{FRAME_AT, PacketPort, TAIL, TxBatch};
 use super::control::{self, Call};
 use super::driver::Plan;
-use super::driver::ts_text;
+use super::driver::{now, ts_text};
 use super::frames::{Coalescer, Partial, Rx, finish_checksum};
 use crate::control::{
     ChildSaView, ClusterStatus, IkeSaView, MemberView, Reply, Request, SegmentAction, Status,
@@ -78,11 +78,6 @@ pub(crate) struct PortPlan {
     pub(crate) mac: [u8; 6],
     /// The next hop for off-link destinations.
     pub(crate) gateway: Option<IpAddr>,
-}
-
-#[allow(clippy::disallowed_methods)] // the runtime owns the clock
-fn now() -> Instant {
-    Instant::now()
 }
 
 /// A port with its link layer.

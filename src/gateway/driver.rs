@@ -100,8 +100,9 @@ pub(crate) fn run(mut plan: Plan) -> Result<(), GatewayError> {
     })
 }
 
+/// The runtime's clock (the cores take time as an input).
 #[allow(clippy::disallowed_methods)] // the runtime owns the clock
-fn now() -> Instant {
+pub(super) fn now() -> Instant {
     Instant::now()
 }
 

@@ -659,14 +659,20 @@ mod tests {
         assert_eq!(payload, f[54..]);
     }
 
-    #[test]
-    fn segments_a_udp_super_packet() {
+    /// A UDP super-packet of 2500 octets (to 4500), and its offload header
+    /// asking for 1200-octet segments.
+    fn udp4_super() -> (Vec<u8>, VnetHdr) {
         let mut f = tcp4(0, 0);
         f.truncate(ETH_LEN + 20);
         f[ETH_LEN + 9] = PROTO_UDP;
         f.extend_from_slice(&[0x11, 0x94, 0x11, 0x94, 0, 0, 0, 0]);
         f.extend((0..2500).map(|i| u8::try_from(i % 200).expect("fits")));
-        let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_UDP_L4, 1200, 34, 6));
+        (f, VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_UDP_L4, 1200, 34, 6)))
+    }
+
+    #[test]
+    fn segments_a_udp_super_packet() {
+        let (f, h) = udp4_super();
         let Rx::Segment(s) = h.classify(&f) else { panic!("a super-packet") };
         assert_eq!(s.count(), 3);
         for i in 0..3 {
@@ -762,12 +768,7 @@ mod tests {
 
     #[test]
     fn cuts_segments_in_place() {
-        let mut f = tcp4(0, 0);
-        f.truncate(ETH_LEN + 20);
-        f[ETH_LEN + 9] = PROTO_UDP;
-        f.extend_from_slice(&[0x11, 0x94, 0x11, 0x94, 0, 0, 0, 0]);
-        f.extend((0..2500).map(|i| u8::try_from(i % 200).expect("fits")));
-        let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_UDP_L4, 1200, 34, 6));
+        let (f, h) = udp4_super();
         let Rx::Segment(s) = h.classify(&f) else { panic!("a super-packet") };
         let mut want = Vec::new();
         for i in 0..3 {

@@ -21,6 +21,7 @@
 //!   passing tests too; those of failing tests are always kept and printed.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod iperf;
 pub mod json;
 pub mod strongswan;
 pub mod tandem;

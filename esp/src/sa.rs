@@ -541,6 +541,18 @@ impl InboundSa {
         &self.replay
     }
 
+    /// Whether the window already holds the sequence number of the ESP
+    /// packet `esp` (SPI to ICV), or it lies before the window: what a
+    /// cluster node that only samples an SA asks before verifying, since a
+    /// peer's synced window may run ahead of its own receive queue.
+    /// Changes nothing and counts nothing; short packets are not seen.
+    pub fn already_seen(&self, esp: &[u8]) -> bool {
+        match esp.get(4..8) {
+            Some(&[a, b, c, d]) => self.replay.check(u32::from_be_bytes([a, b, c, d]), self.c.esn).is_err(),
+            _ => false,
+        }
+    }
+
     /// Merges a cluster peer's [`ReplayWindow::snapshot`] of this SA
     /// into the window (see [`ReplayWindow::merge`]).
     pub fn merge_replay(&mut self, top: u64, bitmap: &[u8]) {

@@ -353,6 +353,11 @@ impl PacketPort {
         self.vnet
     }
 
+    /// Frames the kernel dropped so far for want of room in the ring.
+    pub(crate) fn ring_drops(&self) -> u64 {
+        self.drops
+    }
+
     /// Gives the buffers of the last batch back (the ring's block to the
     /// kernel) and takes the next batch of frames: a block of the ring, or
     /// as many frames as there are slots with one `recvmmsg`. `WouldBlock`

@@ -22,6 +22,7 @@ use rand_core::UnwrapErr;
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_cluster::link::{Link, LinkConfig, Received};
+use tandem_cluster::node::packet::{Outer, classify};
 use tandem_cluster::{
     HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
 };
@@ -85,6 +86,8 @@ struct Port {
     io: PacketPort,
     link: Link,
     tx: TxBatch,
+    /// Frames the port refused to send (its queue full).
+    send_drops: u64,
 }
 
 impl Port {
@@ -105,7 +108,7 @@ impl Port {
                  and GRO off on the senders of this link"
             );
         }
-        Ok(Self { io, link, tx: TxBatch::new(BATCH) })
+        Ok(Self { io, link, tx: TxBatch::new(BATCH), send_drops: 0 })
     }
 
     /// Writes what the link layer queued (ARP, ND, echo replies, packets
@@ -125,6 +128,7 @@ impl Port {
     fn send(&mut self, frames: &[(&[u8], &[u8])]) {
         let sent = self.io.send_batch(&mut self.tx, frames);
         if sent.dropped > 0 {
+            self.send_drops += sent.dropped as u64;
             debug!(port = self.io.name(), dropped = sent.dropped, "frames dropped on sending");
         }
     }
@@ -156,6 +160,10 @@ struct Frames {
     to_int: Coalescer,
     /// Frames dropped as cut short, oversized or of an unknown offload.
     dropped: u64,
+    /// Super-packets received from each side (external, internal).
+    super_packets: [u64; 2],
+    /// ESP packets of external super-packets counted by SPI alone.
+    passed_over: u64,
 }
 
 impl Frames {
@@ -170,6 +178,8 @@ impl Frames {
             to_ext: Vec::with_capacity(BATCH),
             to_int: Coalescer::new(COALESCE, int_offloads),
             dropped: 0,
+            super_packets: [0; 2],
+            passed_over: 0,
         }
     }
 
@@ -198,10 +208,7 @@ impl Frames {
                     (&[][..], &buf[r.clone()])
                 })
                 .collect();
-            let sent = ext.io.send_batch(&mut ext.tx, &frames);
-            if sent.dropped > 0 {
-                debug!(port = ext.io.name(), dropped = sent.dropped, "frames dropped on sending");
-            }
+            ext.send(&frames);
             self.to_ext.clear();
         }
         send_coalesced(&mut self.to_int, int);
@@ -223,8 +230,8 @@ fn send_coalesced(c: &mut Coalescer, port: &mut Port) {
 /// Which port a frame came in on.
 #[derive(Clone, Copy)]
 enum Side {
-    External,
-    Internal,
+    External = 0,
+    Internal = 1,
 }
 
 struct Runtime {
@@ -434,13 +441,33 @@ impl Runtime {
                 self.frames.segments[j][FRAME_AT..FRAME_AT + at.len()].copy_from_slice(&buf[at.clone()]);
                 return self.frame_in(t, side, Buf::Segment(j), FRAME_AT..FRAME_AT + at.len(), partial);
             }
-            Rx::Segment(s) => s,
+            Rx::Segment(s) => {
+                self.frames.super_packets[side as usize] += 1;
+                s
+            }
             Rx::Unsupported => {
                 self.frames.dropped += 1;
                 return;
             }
         };
+        // ESP in UDP to the VIP, as a peer's UDP GSO sends it: what is
+        // not this node's and not sampled is counted without being cut
+        // out or parsed.
+        let pass_over = matches!(side, Side::External)
+            && !segments.is_tcp()
+            && esp_to(&self.ext.io.frame(i).1[at.clone()], &self.cluster.external);
         for k in 0..segments.count() {
+            if pass_over {
+                let p = segments.payload(k);
+                let head = self.ext.io.frame(i).1.get(at.start + p.start..at.start + p.end);
+                if let Some([a, b, c, d, ..]) = head {
+                    let spi = u32::from_be_bytes([*a, *b, *c, *d]);
+                    if spi != 0 && self.node.pass_over_esp(t, spi) {
+                        self.frames.passed_over += 1;
+                        continue;
+                    }
+                }
+            }
             let (buf, range) = match side {
                 Side::External => {
                     let Some(r) = segments.in_place(self.ext.io.frame(i).1, at.start, k) else {
@@ -694,6 +721,12 @@ impl Runtime {
             ("ext_frames_ignored", ext.ignored),
             ("int_frames_ignored", int.ignored),
             ("unresolved_drops", ext.unresolved_drops + int.unresolved_drops),
+            ("frames_dropped", self.frames.dropped),
+            ("ring_drops", self.ext.io.ring_drops() + self.int.io.ring_drops()),
+            ("send_drops", self.ext.send_drops + self.int.send_drops),
+            ("ext_super_packets", self.frames.super_packets[Side::External as usize]),
+            ("int_super_packets", self.frames.super_packets[Side::Internal as usize]),
+            ("passed_over", self.frames.passed_over),
         ];
         Status {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -733,6 +766,13 @@ impl Runtime {
 }
 
 /// A segment set as numbers.
+/// Whether `frame` goes to the cluster MAC and VIP of `port` and carries
+/// ESP (raw or in UDP, its first packet's SPI not zero).
+fn esp_to(frame: &[u8], port: &PortPlan) -> bool {
+    frame.get(..6) == Some(&port.mac[..])
+        && frame.get(14..).is_some_and(|ip| matches!(classify(ip, port.vip), Ok(Outer::Esp { .. })))
+}
+
 fn seg_list(s: SegmentSet) -> Vec<u32> {
     s.iter().map(|s| u32::from(s.get())).collect()
 }

@@ -152,6 +152,18 @@ impl Segments {
         self.payload.div_ceil(self.size).max(1)
     }
 
+    /// Whether the segments are TCP (else UDP).
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.tcp
+    }
+
+    /// Where segment `i`'s payload lies in the super-packet (from its
+    /// Ethernet header on).
+    pub(crate) fn payload(&self, i: usize) -> Range<usize> {
+        let from = self.headers + i * self.size;
+        from..from + self.size.min(self.payload.saturating_sub(i * self.size))
+    }
+
     /// Octets of the largest segment's frame.
     pub(crate) fn max_frame(&self) -> usize {
         self.headers + self.size.min(self.payload)
@@ -167,11 +179,10 @@ impl Segments {
     /// short. Its transport checksum is the partial one (the pseudo-header
     /// sum of its length; finish it with [`finish_checksum`]).
     pub(crate) fn write(&self, frame: &[u8], i: usize, out: &mut [u8]) -> usize {
-        let from = self.headers + i * self.size;
-        let chunk = self.size.min(self.payload.saturating_sub(i * self.size));
-        let len = self.headers + chunk;
+        let body = self.payload(i);
+        let len = self.headers + body.len();
         let (Some(dst), Some(head), Some(body)) =
-            (out.get_mut(..len), frame.get(..self.headers), frame.get(from..from + chunk))
+            (out.get_mut(..len), frame.get(..self.headers), frame.get(body))
         else {
             return 0;
         };
@@ -640,7 +651,7 @@ mod tests {
         let f = tcp4(3000, 0x19); // FIN, PSH, ACK
         let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_TCPV4, 1448, 34, 16));
         let Rx::Segment(s) = h.classify(&f) else { panic!("a super-packet") };
-        assert_eq!((s.count(), s.max_frame()), (3, 54 + 1448));
+        assert_eq!((s.count(), s.max_frame(), s.is_tcp()), (3, 54 + 1448, true));
         let mut payload = Vec::new();
         for i in 0..s.count() {
             let mut out = vec![0u8; 2000];
@@ -683,7 +694,10 @@ mod tests {
             finish_checksum(&mut out[ETH_LEN..], s.partial());
             assert!(checksum_ok(&out), "segment {i}");
             assert_eq!(usize::from(u16::from_be_bytes([out[38], out[39]])), n - 34, "UDP length");
+            assert_eq!(out[42..], f[s.payload(i)], "segment {i} carries payload({i})");
         }
+        assert!(!s.is_tcp());
+        assert_eq!((s.payload(0), s.payload(2)), (42..1242, 2442..2542));
     }
 
     /// Segment `i` of 1000 octets of a flow, as a sender would send it.

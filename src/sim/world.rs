@@ -10,7 +10,7 @@ use rand_core::SeedableRng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
-use tandem_cluster::node::packet::udp_packet;
+use tandem_cluster::node::packet::{Outer, classify, udp_packet};
 use tandem_cluster::{
     HaPool, Layout, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, TwoNodeRule, segment_of,
 };
@@ -339,7 +339,15 @@ impl World {
                 }
                 if let Some(s) = self.nodes[port].as_mut() {
                     let mut data = f.data;
-                    s.node.handle_external(now, &mut data, &mut s.rng);
+                    // As the runtime does in a batch: ESP not ours and not
+                    // sampled is passed over unread.
+                    let passed = match classify(&data, VIP) {
+                        Ok(Outer::Esp { spi, .. }) => s.node.pass_over_esp(now, spi),
+                        _ => false,
+                    };
+                    if !passed {
+                        s.node.handle_external(now, &mut data, &mut s.rng);
+                    }
                     self.after_node(port as u8);
                 }
             }

@@ -7,8 +7,10 @@ use crate::Error;
 use crate::segment::{Segment, SegmentSet};
 use crate::sync::wire::{OutboundCounter, ReplaySnapshot};
 use core::ops::Range;
+use core::time::Duration;
 use rand_core::CryptoRng;
 use std::collections::HashMap;
+use std::time::Instant;
 use tandem_crypto::proposal::EncrAlgorithm;
 use tandem_esp::{
     Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, OutboundSa, Policy, PolicyId, SaParams, Sad, Spd,
@@ -32,8 +34,10 @@ struct Child {
     segment: Segment,
     outbound: OutboundId,
     policies: Vec<PolicyId>,
-    /// Packets seen while not owning it, for sampling.
-    seen: u64,
+    /// Packets to skip, while not owning it, before the next sample, and
+    /// when the last was verified.
+    until_sample: u64,
+    sampled_at: Option<Instant>,
     /// The outbound counter and inbound window top last synced.
     synced: (u64, u64),
 }
@@ -81,22 +85,36 @@ pub(crate) enum ReceivedInPlace {
     Skipped,
 }
 
+/// What a node does with an inbound ESP packet, before looking at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Screen {
+    /// Its SA's segment is served here: decrypt.
+    Serve,
+    /// Not ours and due for a sample: verify.
+    Sample,
+    /// Not ours and not sampled: count it, nothing more.
+    Skip,
+}
+
 /// All CHILD_SAs of the cluster on one node.
 pub(crate) struct Dataplane {
     sad: Sad,
     spd: Spd<Target>,
     children: HashMap<u32, Child>,
-    /// Standbys verify every `sample_every`-th packet of an SA.
+    /// Standbys verify every `sample_every`-th packet of an SA, and the
+    /// first after `sample_gap` without a sample.
     sample_every: u64,
+    sample_gap: Duration,
 }
 
 impl Dataplane {
-    pub(crate) fn new(hash_seed: u64, sample_every: u32) -> Self {
+    pub(crate) fn new(hash_seed: u64, sample_every: u32, sample_gap: Duration) -> Self {
         Self {
             sad: Sad::new(hash_seed),
             spd: Spd::new(),
             children: HashMap::new(),
             sample_every: u64::from(sample_every.max(1)),
+            sample_gap,
         }
     }
 
@@ -146,7 +164,8 @@ impl Dataplane {
             segment,
             outbound: id,
             policies,
-            seen: 0,
+            until_sample: 0,
+            sampled_at: None,
             synced: (0, 0),
         };
         self.children.insert(c.inbound_spi, child);
@@ -194,43 +213,66 @@ impl Dataplane {
     /// else sampled. Unknown SPIs and bad packets are errors.
     pub(crate) fn receive(
         &mut self,
+        now: Instant,
         buf: &mut [u8],
         esp: Range<usize>,
         spi: u32,
         owned: SegmentSet,
     ) -> Result<Received, Error> {
-        Ok(match self.receive_in_place(buf, esp, spi, owned)? {
+        Ok(match self.receive_in_place(now, buf, esp, spi, owned)? {
             ReceivedInPlace::Decrypted(range) => Received::Decrypted(buf[range].to_vec()),
             ReceivedInPlace::Verified => Received::Verified,
             ReceivedInPlace::Skipped => Received::Skipped,
         })
     }
 
+    /// What to do with the next inbound ESP packet of SA `spi`: a skip is
+    /// counted here (the sampling countdown moves), a sample is not until
+    /// it is verified. Unknown SPIs are errors.
+    pub(crate) fn screen(&mut self, now: Instant, spi: u32, owned: SegmentSet) -> Result<Screen, Error> {
+        let c = self.children.get_mut(&spi).ok_or(Error::Packet("unknown SPI"))?;
+        if owned.contains(c.segment) {
+            return Ok(Screen::Serve);
+        }
+        let recent = c.sampled_at.is_some_and(|t| now < t + self.sample_gap);
+        if c.until_sample > 0 && recent {
+            c.until_sample -= 1;
+            return Ok(Screen::Skip);
+        }
+        Ok(Screen::Sample)
+    }
+
     /// [`Self::receive`], decrypting in `buf` without a copy.
     pub(crate) fn receive_in_place(
         &mut self,
+        now: Instant,
         buf: &mut [u8],
         esp: Range<usize>,
         spi: u32,
         owned: SegmentSet,
     ) -> Result<ReceivedInPlace, Error> {
-        let c = self.children.get_mut(&spi).ok_or(Error::Packet("unknown SPI"))?;
-        if owned.contains(c.segment) {
-            let Decapsulated { range, .. } = self.sad.decapsulate(buf, esp)?;
-            return Ok(ReceivedInPlace::Decrypted(range));
+        match self.screen(now, spi, owned)? {
+            Screen::Serve => {
+                let Decapsulated { range, .. } = self.sad.decapsulate(buf, esp)?;
+                Ok(ReceivedInPlace::Decrypted(range))
+            }
+            Screen::Skip => Ok(ReceivedInPlace::Skipped),
+            Screen::Sample => {
+                // The owner's synced window can run ahead of our receive
+                // queue: a number it already took is no replay to count
+                // here (and the next packet is sampled instead).
+                let sa = self.sad.inbound(spi).ok_or(Error::UnknownSa)?;
+                if buf.get(esp.clone()).is_some_and(|p| sa.already_seen(p)) {
+                    return Ok(ReceivedInPlace::Skipped);
+                }
+                self.sad.decapsulate(buf, esp)?;
+                if let Some(c) = self.children.get_mut(&spi) {
+                    c.until_sample = self.sample_every - 1;
+                    c.sampled_at = Some(now);
+                }
+                Ok(ReceivedInPlace::Verified)
+            }
         }
-        c.seen += 1;
-        if c.seen % self.sample_every != 1 && self.sample_every > 1 {
-            return Ok(ReceivedInPlace::Skipped);
-        }
-        // The owner's synced window can run ahead of our receive queue: a
-        // number it already took is no replay to count here.
-        let sa = self.sad.inbound(spi).ok_or(Error::UnknownSa)?;
-        if buf.get(esp.clone()).is_some_and(|p| sa.already_seen(p)) {
-            return Ok(ReceivedInPlace::Skipped);
-        }
-        self.sad.decapsulate(buf, esp)?;
-        Ok(ReceivedInPlace::Verified)
     }
 
     /// A plaintext packet from the protected side: encrypted when `owned`

@@ -42,7 +42,7 @@ use crate::sync::seal::{SyncKeys, new_epoch};
 use crate::sync::wire::{Message, OutboundCounter, ReplaySnapshot};
 use core::net::IpAddr;
 use core::ops::Range;
-use dataplane::{Dataplane, Received, ReceivedInPlace, Sent, SentInPlace};
+use dataplane::{Dataplane, Received, ReceivedInPlace, Screen, Sent, SentInPlace};
 use packet::Outer;
 use rand_core::CryptoRng;
 pub use report::{ChildSaReport, IkeSaReport};
@@ -83,8 +83,10 @@ pub struct NodeConfig {
     pub esp_sync_interval: Duration,
     /// How far a new owner jumps each outbound counter (default 65536).
     pub seq_margin: u64,
-    /// Standbys verify every n-th inbound packet of an SA (default 8).
+    /// Standbys verify every n-th inbound packet of an SA (default 8),
     pub sample_every: u32,
+    /// and the first after this long without a sample (default 5 ms).
+    pub sample_gap: Duration,
     /// After taking a segment a live peer handed over, how long this node
     /// still only counts its packets (default 50 ms): frames the peer
     /// served just before its drop may still wait in this node's receive
@@ -106,6 +108,7 @@ impl NodeConfig {
             esp_sync_interval: Duration::from_millis(100),
             seq_margin: 1 << 16,
             sample_every: 8,
+            sample_gap: Duration::from_millis(5),
             handover_settle: Duration::from_millis(50),
         }
     }
@@ -322,7 +325,7 @@ impl Node {
             ep.set_address_pool(Box::new(p.clone()));
         }
         Ok(Self {
-            dp: Dataplane::new(rng.next_u64(), cfg.sample_every),
+            dp: Dataplane::new(rng.next_u64(), cfg.sample_every, cfg.sample_gap),
             spis,
             ike: ep,
             pool,
@@ -466,7 +469,7 @@ impl Node {
                 Ok(())
             }
             Outer::Esp { spi, esp } => {
-                match self.dp.receive(p, esp, spi, self.serving(now))? {
+                match self.dp.receive(now, p, esp, spi, self.serving(now))? {
                     Received::Decrypted(inner) => {
                         self.stats.decrypted += 1;
                         self.out.push_back(Output::Internal(inner));
@@ -514,7 +517,7 @@ impl Node {
             return InPlace::Done;
         };
         let esp = packet.start + esp.start..packet.start + esp.end;
-        match self.dp.receive_in_place(buf, esp, spi, self.serving(now)) {
+        match self.dp.receive_in_place(now, buf, esp, spi, self.serving(now)) {
             Ok(ReceivedInPlace::Decrypted(inner)) => {
                 self.stats.decrypted += 1;
                 return InPlace::Internal(inner);
@@ -524,6 +527,22 @@ impl Node {
             Err(_) => self.stats.dropped += 1,
         }
         InPlace::Done
+    }
+
+    /// Whether the next inbound ESP packet of SA `spi` can be passed over
+    /// unread: true when this node neither serves the SA's segment nor
+    /// samples this packet, and the packet is then counted as skipped,
+    /// as [`Self::handle_external_in_place`] would count it. False for
+    /// anything else (served, sampled, an unknown SPI): hand the packet
+    /// to [`Self::handle_external_in_place`]. A driver with a batch of
+    /// ESP packets to one VIP (a UDP super-packet) asks this before
+    /// cutting each one out.
+    pub fn pass_over_esp(&mut self, now: Instant, spi: u32) -> bool {
+        let skip = matches!(self.dp.screen(now, spi, self.serving(now)), Ok(Screen::Skip));
+        if skip {
+            self.stats.skipped += 1;
+        }
+        skip
     }
 
     /// [`Self::handle_internal`] for the packet at `buf[packet]`, with ESP

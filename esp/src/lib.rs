@@ -41,7 +41,7 @@ pub use sa::{
     Decapsulated, Framing, HEADROOM, InboundSa, Lifetimes, Limits, Mode, OutboundSa, SaEvent, SaParams,
     SaStats, TAILROOM, UdpEncap,
 };
-pub use sad::{OutboundId, Received, Sad};
+pub use sad::{OutboundId, Received, Sad, SpiHashBuilder, SpiHasher};
 pub use spd::{Policy, PolicyId, Spd, TrafficSelector};
 pub use tandem_crypto::aead::{AeadAlgorithm, Provider};
 pub use tandem_crypto::cbc_hmac::{CbcAlgorithm, IntegAlgorithm};

@@ -215,9 +215,17 @@ impl core::fmt::Debug for Sad {
 }
 
 /// A keyed multiplicative hash for SPIs: SPIs are random, so one multiply
-/// mixes enough, and the seed keeps bucket positions unpredictable.
+/// mixes enough, and the seed keeps bucket positions unpredictable. For
+/// any map keyed by inbound SPI on a packet path.
 #[derive(Clone, Copy, Debug)]
-struct SpiHashBuilder(u64);
+pub struct SpiHashBuilder(u64);
+
+impl SpiHashBuilder {
+    /// A hash keyed by `seed` (take it from the RNG).
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+}
 
 impl BuildHasher for SpiHashBuilder {
     type Hasher = SpiHasher;
@@ -226,7 +234,9 @@ impl BuildHasher for SpiHashBuilder {
     }
 }
 
-struct SpiHasher(u64);
+/// See [`SpiHashBuilder`].
+#[derive(Debug)]
+pub struct SpiHasher(u64);
 
 impl Hasher for SpiHasher {
     fn finish(&self) -> u64 {

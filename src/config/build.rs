@@ -64,6 +64,10 @@ pub(crate) const DEFAULT_CLUSTER_ID: u32 = 1;
 pub(crate) const DEFAULT_HEARTBEAT_DELAY: Duration = Duration::from_millis(100);
 /// Default `heartbeat_timeout`.
 pub(crate) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default `ring_mib`, and its bounds (0 aside).
+const DEFAULT_RING_MIB: u32 = 64;
+const MIN_RING_MIB: u32 = 4;
+const MAX_RING_MIB: u32 = 1024;
 /// Default `sync_port`.
 pub(crate) const DEFAULT_SYNC_PORT: u16 = 4510;
 /// The shortest cluster secret accepted (the sync channel's minimum).
@@ -1048,6 +1052,25 @@ impl Builder {
             }),
         };
 
+        let ring_mib = match &c.ring_mib {
+            None => DEFAULT_RING_MIB,
+            Some(r) => u32::try_from(*r.get_ref())
+                .ok()
+                .filter(|m| *m == 0 || (MIN_RING_MIB..=MAX_RING_MIB).contains(m))
+                .unwrap_or_else(|| {
+                    self.err(
+                        src,
+                        r.span(),
+                        "cluster.ring_mib",
+                        format!(
+                            "ring_mib {} is neither 0 (no ring: recvmmsg) nor within {MIN_RING_MIB}..={MAX_RING_MIB}",
+                            r.get_ref()
+                        ),
+                    );
+                    DEFAULT_RING_MIB
+                }),
+        };
+
         let two_node = c.two_node.as_ref().map_or(RawTwoNode::BothServe, |t| *t.get_ref());
         if let Some(t) = &c.two_node {
             if count > 2 {
@@ -1103,6 +1126,7 @@ impl Builder {
             heartbeat_timeout,
             sync_port,
             two_node_lowest_serves: two_node == RawTwoNode::LowestIdServes,
+            ring_mib,
             external,
             internal,
         })

@@ -245,6 +245,11 @@ fn cluster(out: &mut String, c: &Cluster) {
         format_duration_ms(c.heartbeat_delay),
         format_duration_ms(c.heartbeat_timeout),
     );
+    let ring = match c.ring_mib {
+        0 => "no receive ring (recvmmsg)".to_owned(),
+        m => format!("receive rings of {m} MiB per port"),
+    };
+    let _ = writeln!(out, "  {ring}");
     let _ = writeln!(out, "  secret: {} octets, from {}", c.secret.len(), c.secret_origin.display());
     cluster_port(out, "external", &c.external);
     cluster_port(out, "internal", &c.internal);

@@ -355,6 +355,9 @@ pub(crate) struct Cluster {
     /// With two nodes that lose each other, only the lower id serves
     /// (`two_node = "lowest-id-serves"`) instead of both.
     pub(crate) two_node_lowest_serves: bool,
+    /// Each port's receive ring in MiB (blocks of 1 MiB); 0 for no ring
+    /// (`recvmmsg`).
+    pub(crate) ring_mib: u32,
     /// `[cluster.external]`: the port towards the peers (IKE and ESP).
     pub(crate) external: ClusterPort,
     /// `[cluster.internal]`: the port towards the protected networks.

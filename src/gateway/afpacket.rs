@@ -57,13 +57,13 @@ pub(crate) const MAX_FRAME: usize = 65_536 + 18;
 /// The `virtio_net_hdr` of a frame sent: nothing left to finish.
 const NO_OFFLOAD: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 /// The ring: blocks of this size (each holds at least one 64 KiB
-/// super-packet; a full block wakes the node)...
-const RING_BLOCK: usize = 128 << 10;
-/// ... this many of them: 8 MiB, as much as a socket buffer, and as many
-/// milliseconds of sparse traffic (a block per [`RING_TIMEOUT_MS`]) as
-/// the node may spend elsewhere (on an IKE burst, say) before the ring is
-/// full and the kernel drops frames.
-const RING_BLOCKS: usize = 64;
+/// super-packet; a full block wakes the node), as many as the
+/// configuration says (`ring_mib`). Blocks of 128 KiB woke a standby
+/// eight times as often, which cost it a third more CPU per packet. The
+/// ring holds as many milliseconds of sparse traffic (a block per
+/// [`RING_TIMEOUT_MS`]) as it has blocks: what the node may spend
+/// elsewhere (on an IKE burst, say) before the kernel drops frames.
+const RING_BLOCK: usize = 1 << 20;
 /// A block with frames goes to user space this long after its first frame
 /// at the latest (milliseconds; the kernel's minimum).
 pub(crate) const RING_TIMEOUT_MS: u32 = 1;
@@ -120,8 +120,9 @@ struct Ring {
     map: NonNull<u8>,
     /// The block user space holds (its frames are the batch at hand).
     held: Option<usize>,
-    /// The block to look at next.
+    /// The block to look at next, of this many.
     next: usize,
+    blocks: usize,
     /// The kernel dropped frames for want of a free block since the
     /// drops were last counted (`TP_STATUS_LOSING` on the block taken).
     losing: bool,
@@ -133,13 +134,13 @@ unsafe impl Send for Ring {}
 
 impl Ring {
     /// Maps the ring set up on `fd`.
-    fn map(fd: i32) -> io::Result<Self> {
+    fn map(fd: i32, blocks: usize) -> io::Result<Self> {
         // SAFETY: a new shared mapping of the socket's ring, of the size the
         // ring was set up with; the kernel checks both.
         let p = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
-                RING_BLOCK * RING_BLOCKS,
+                RING_BLOCK * blocks,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd,
@@ -150,12 +151,12 @@ impl Ring {
             return Err(io::Error::last_os_error());
         }
         let map = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Self { map, held: None, next: 0, losing: false })
+        Ok(Self { map, held: None, next: 0, blocks, losing: false })
     }
 
     /// The status word of block `b`, shared with the kernel.
     fn status(&self, b: usize) -> &AtomicU32 {
-        // SAFETY: block `b` < RING_BLOCKS lies in the mapping, which lives as
+        // SAFETY: block `b` < self.blocks lies in the mapping, which lives as
         // long as `self`; `block_status` is the aligned u32 at offset 8 of
         // its descriptor (struct tpacket_block_desc), which the kernel and
         // we only access atomically.
@@ -165,7 +166,7 @@ impl Ring {
     /// Block `b`, which user space holds.
     fn block(&mut self, b: usize) -> &mut [u8] {
         debug_assert_eq!(self.held, Some(b));
-        // SAFETY: block `b` < RING_BLOCKS lies in the mapping, which lives
+        // SAFETY: block `b` < self.blocks lies in the mapping, which lives
         // as long as `self`. The kernel handed the block over (its status
         // read with acquire ordering showed TP_STATUS_USER) and writes to
         // it no more until we hand it back (`release`, with release
@@ -190,7 +191,7 @@ impl Ring {
         }
         self.losing = status & libc::TP_STATUS_LOSING != 0;
         self.held = Some(b);
-        self.next = (b + 1) % RING_BLOCKS;
+        self.next = (b + 1) % self.blocks;
         let block = self.block(b);
         let word = |at: usize| -> usize {
             block.get(at..at + 4).map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as usize)
@@ -231,7 +232,7 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `map`, of that size, unused from here.
-        unsafe { libc::munmap(self.map.as_ptr().cast(), RING_BLOCK * RING_BLOCKS) };
+        unsafe { libc::munmap(self.map.as_ptr().cast(), RING_BLOCK * self.blocks) };
     }
 }
 
@@ -261,8 +262,14 @@ pub(crate) struct Sent {
 }
 
 impl PacketPort {
-    /// Opens `interface` for every ethertype, with `cluster_mac` accepted.
-    pub(crate) fn open(interface: &str, cluster_mac: [u8; 6]) -> Result<Self, GatewayError> {
+    /// Opens `interface` for every ethertype, with `cluster_mac` accepted
+    /// and a receive ring of `ring_blocks` blocks of [`RING_BLOCK`] (none:
+    /// `recvmmsg`).
+    pub(crate) fn open(
+        interface: &str,
+        cluster_mac: [u8; 6],
+        ring_blocks: usize,
+    ) -> Result<Self, GatewayError> {
         let ctx = |what: &str, e| GatewayError::io(format!("{what} (interface {interface})"), e);
         let sys = |file: &str| {
             let path = format!("/sys/class/net/{interface}/{file}");
@@ -293,8 +300,12 @@ impl PacketPort {
         // Offload headers (Linux 2.6.39+ for packet sockets): frames as the
         // sender left them, with what is left to finish.
         let vnet = set_int(&s, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).is_ok();
-        let ring =
-            ring(&s).map_err(|e| warn!(port = interface, "no receive ring, reading with recvmmsg: {e}")).ok();
+        let ring = match ring_blocks {
+            0 => None,
+            n => ring(&s, n)
+                .map_err(|e| warn!(port = interface, "no receive ring, reading with recvmmsg: {e}"))
+                .ok(),
+        };
         if set_int(&s, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER as i32).is_err() {
             let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
         }
@@ -535,22 +546,23 @@ fn join(s: &Socket, index: i32, mac: [u8; 6]) -> io::Result<()> {
     set_opt(s, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
 }
 
-/// Sets up and maps a `TPACKET_V3` receive ring on `s`.
-fn ring(s: &Socket) -> io::Result<Ring> {
+/// Sets up and maps a `TPACKET_V3` receive ring of `blocks` blocks on `s`.
+fn ring(s: &Socket, blocks: usize) -> io::Result<Ring> {
+    let count = |n: usize| u32::try_from(n).map_err(|_| io::Error::other("ring too large"));
     set_int(s, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)?;
     set_int(s, libc::SOL_PACKET, libc::PACKET_RESERVE, RING_RESERVE as i32)?;
     let frame = 2048;
     let req = libc::tpacket_req3 {
         tp_block_size: RING_BLOCK as u32,
-        tp_block_nr: RING_BLOCKS as u32,
+        tp_block_nr: count(blocks)?,
         tp_frame_size: frame as u32,
-        tp_frame_nr: (RING_BLOCK * RING_BLOCKS / frame) as u32,
+        tp_frame_nr: count(RING_BLOCK * blocks / frame)?,
         tp_retire_blk_tov: RING_TIMEOUT_MS,
         tp_sizeof_priv: 0,
         tp_feature_req_word: 0,
     };
     set_opt(s, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-    Ring::map(s.as_raw_fd())
+    Ring::map(s.as_raw_fd(), blocks)
 }
 
 /// The frames the kernel dropped on `s` since the last call

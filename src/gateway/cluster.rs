@@ -60,6 +60,8 @@ pub(crate) struct ClusterPlan {
     pub(crate) sync_bind: SocketAddr,
     /// The other nodes' sync addresses.
     pub(crate) peers: Vec<(NodeId, SocketAddr)>,
+    /// Each port's receive ring in MiB (0: none, `recvmmsg`).
+    pub(crate) ring_mib: u32,
     /// The port towards the peers.
     pub(crate) external: PortPlan,
     /// The port towards the protected networks.
@@ -91,8 +93,8 @@ struct Port {
 }
 
 impl Port {
-    fn open(p: &PortPlan) -> Result<Self, GatewayError> {
-        let io = PacketPort::open(&p.interface, p.mac)?;
+    fn open(p: &PortPlan, ring_mib: u32) -> Result<Self, GatewayError> {
+        let io = PacketPort::open(&p.interface, p.mac, usize::try_from(ring_mib).unwrap_or(0))?;
         let link = Link::new(LinkConfig {
             own_mac: io.mac(),
             cluster_mac: p.mac,
@@ -253,8 +255,8 @@ struct Runtime {
 pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), GatewayError> {
     check_host(&cluster)?;
     let mut rng = UnwrapErr(getrandom::SysRng);
-    let ext = Port::open(&cluster.external)?;
-    let int = Port::open(&cluster.internal)?;
+    let ext = Port::open(&cluster.external, cluster.ring_mib)?;
+    let int = Port::open(&cluster.internal, cluster.ring_mib)?;
     let int_offloads = int.io.offloads();
     let sync = sync_socket(cluster.sync_bind)?;
     let pool = plan.pool.and_then(|(first, last)| HaPool::new(first, last, cluster.count));

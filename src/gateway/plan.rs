@@ -179,6 +179,7 @@ fn cluster_plan(c: &crate::config::model::Cluster) -> Result<ClusterPlan, Gatewa
             .filter(|n| n.id != c.node_id)
             .map(|n| (NodeId(n.id), sync(n.address)))
             .collect(),
+        ring_mib: c.ring_mib,
         external: port(&c.external),
         internal: port(&c.internal),
     })

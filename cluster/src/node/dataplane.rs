@@ -14,7 +14,7 @@ use std::time::Instant;
 use tandem_crypto::proposal::EncrAlgorithm;
 use tandem_esp::{
     Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, OutboundSa, Policy, PolicyId, SaParams, Sad, Spd,
-    Suite, TAILROOM, UdpEncap,
+    SpiHashBuilder, Suite, TAILROOM, UdpEncap,
 };
 use tandem_ike::{ChildSa, IkeSaId};
 
@@ -100,7 +100,7 @@ pub(crate) enum Screen {
 pub(crate) struct Dataplane {
     sad: Sad,
     spd: Spd<Target>,
-    children: HashMap<u32, Child>,
+    children: HashMap<u32, Child, SpiHashBuilder>,
     /// Standbys verify every `sample_every`-th packet of an SA, and the
     /// first after `sample_gap` without a sample.
     sample_every: u64,
@@ -112,7 +112,7 @@ impl Dataplane {
         Self {
             sad: Sad::new(hash_seed),
             spd: Spd::new(),
-            children: HashMap::new(),
+            children: HashMap::with_hasher(SpiHashBuilder::new(hash_seed.rotate_left(32))),
             sample_every: u64::from(sample_every.max(1)),
             sample_gap,
         }

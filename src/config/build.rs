@@ -68,6 +68,9 @@ pub(crate) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500
 const DEFAULT_RING_MIB: u32 = 64;
 const MIN_RING_MIB: u32 = 4;
 const MAX_RING_MIB: u32 = 1024;
+/// Default `sample_every`, and its bound.
+const DEFAULT_SAMPLE_EVERY: u32 = 16;
+const MAX_SAMPLE_EVERY: u32 = 1024;
 /// Default `sync_port`.
 pub(crate) const DEFAULT_SYNC_PORT: u16 = 4510;
 /// The shortest cluster secret accepted (the sync channel's minimum).
@@ -1071,6 +1074,22 @@ impl Builder {
                 }),
         };
 
+        let sample_every = match &c.sample_every {
+            None => DEFAULT_SAMPLE_EVERY,
+            Some(n) => u32::try_from(*n.get_ref())
+                .ok()
+                .filter(|n| (1..=MAX_SAMPLE_EVERY).contains(n))
+                .unwrap_or_else(|| {
+                    self.err(
+                        src,
+                        n.span(),
+                        "cluster.sample_every",
+                        format!("sample_every {} is outside 1..={MAX_SAMPLE_EVERY}", n.get_ref()),
+                    );
+                    DEFAULT_SAMPLE_EVERY
+                }),
+        };
+
         let two_node = c.two_node.as_ref().map_or(RawTwoNode::BothServe, |t| *t.get_ref());
         if let Some(t) = &c.two_node {
             if count > 2 {
@@ -1127,6 +1146,7 @@ impl Builder {
             sync_port,
             two_node_lowest_serves: two_node == RawTwoNode::LowestIdServes,
             ring_mib,
+            sample_every,
             external,
             internal,
         })

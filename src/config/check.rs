@@ -249,7 +249,7 @@ fn cluster(out: &mut String, c: &Cluster) {
         0 => "no receive ring (recvmmsg)".to_owned(),
         m => format!("receive rings of {m} MiB per port"),
     };
-    let _ = writeln!(out, "  {ring}");
+    let _ = writeln!(out, "  {ring}, standbys verify 1 ESP packet in {}", c.sample_every);
     let _ = writeln!(out, "  secret: {} octets, from {}", c.secret.len(), c.secret_origin.display());
     cluster_port(out, "external", &c.external);
     cluster_port(out, "internal", &c.internal);

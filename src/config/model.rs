@@ -358,6 +358,9 @@ pub(crate) struct Cluster {
     /// Each port's receive ring in MiB (blocks of 1 MiB); 0 for no ring
     /// (`recvmmsg`).
     pub(crate) ring_mib: u32,
+    /// A standby verifies every n-th ESP packet of an SA it does not serve
+    /// (and the first after 5 ms without one).
+    pub(crate) sample_every: u32,
     /// `[cluster.external]`: the port towards the peers (IKE and ESP).
     pub(crate) external: ClusterPort,
     /// `[cluster.internal]`: the port towards the protected networks.

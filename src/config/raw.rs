@@ -192,6 +192,7 @@ pub(super) struct RawCluster {
     pub(super) sync_port: Option<Spanned<i64>>,
     pub(super) two_node: Option<Spanned<RawTwoNode>>,
     pub(super) ring_mib: Option<Spanned<i64>>,
+    pub(super) sample_every: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) nodes: Vec<Spanned<RawClusterNode>>,
     pub(super) external: Spanned<RawClusterPort>,

@@ -842,7 +842,7 @@ fn accepts_a_cluster_section_and_fills_in_its_defaults() {
         (c.heartbeat_delay, c.heartbeat_timeout),
         (Duration::from_millis(100), Duration::from_millis(500))
     );
-    assert_eq!((c.sync_port, c.ring_mib), (4510, 64));
+    assert_eq!((c.sync_port, c.ring_mib, c.sample_every), (4510, 64, 16));
     assert!(!c.two_node_lowest_serves);
     assert_eq!(c.external.interface, "ext0");
     assert_eq!((c.external.vip, c.external.prefix_len), (ip("192.0.2.1"), 24));
@@ -866,6 +866,7 @@ heartbeat_timeout = "1s"
 sync_port = 4600
 two_node = "lowest-id-serves"
 ring_mib = 0
+sample_every = 1
 [[cluster.nodes]]
 id = 16
 address = "fd00:9::10"
@@ -888,7 +889,10 @@ gateway = "2001:db8:1::fffe"
     assert_eq!(c.node_id, 3);
     assert_eq!(c.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), [3, 16], "sorted by id");
     assert_eq!(c.sync_address(), ip("fd00:9::3"));
-    assert_eq!((c.segment_count, c.cluster_id, c.sync_port, c.ring_mib), (5, 4_000_000_000, 4600, 0));
+    assert_eq!(
+        (c.segment_count, c.cluster_id, c.sync_port, c.ring_mib, c.sample_every),
+        (5, 4_000_000_000, 4600, 0, 1)
+    );
     assert_eq!(c.secret.expose(), (0u8..16).map(|i| i * 0x11).collect::<Vec<_>>());
     assert_eq!((c.heartbeat_delay, c.heartbeat_timeout), (Duration::from_millis(50), Duration::from_secs(1)));
     assert!(c.two_node_lowest_serves);
@@ -1103,6 +1107,10 @@ fn rejects_a_heartbeat_timeout_below_twice_the_delay() {
 #[test]
 fn rejects_bad_cluster_numbers_and_keywords() {
     assert!(
+        one_error(&clustered("node_id = 1\n", "node_id = 1\nsample_every = 0\n"))
+            .starts_with("gateway.toml:16:16: cluster.sample_every: sample_every 0 is outside 1..=1024")
+    );
+    assert!(
         one_error(&clustered("node_id = 1\n", "node_id = 1\nring_mib = 2\n")).starts_with(
             "gateway.toml:16:12: cluster.ring_mib: ring_mib 2 is neither 0 (no ring: recvmmsg) nor within 4..=1024"
         )
@@ -1276,7 +1284,7 @@ fn check_describes_the_cluster() {
          node 1: 10.9.0.1 (this node)\n  \
          node 2: 10.9.0.2\n  \
          heartbeat_delay 100ms, heartbeat_timeout 500ms, two_node both-serve\n  \
-         receive rings of 64 MiB per port\n  \
+         receive rings of 64 MiB per port, standbys verify 1 ESP packet in 16\n  \
          secret: 38 octets, from {}\n  \
          external: ext0 VIP 192.0.2.1/24 MAC 01:00:5e:00:02:01 gateway 192.0.2.254\n  \
          internal: int0 VIP 198.51.100.1/24 MAC 01:00:5e:33:64:01 gateway none\n",

@@ -156,6 +156,7 @@ fn cluster_plan(c: &crate::config::model::Cluster) -> Result<ClusterPlan, Gatewa
     node.heartbeat_delay = c.heartbeat_delay;
     node.heartbeat_timeout = c.heartbeat_timeout;
     node.esp_sync_interval = c.heartbeat_delay;
+    node.sample_every = c.sample_every;
     let sync = |a: IpAddr| SocketAddr::new(a, c.sync_port);
     let me = c
         .nodes

@@ -83,7 +83,7 @@ pub struct NodeConfig {
     pub esp_sync_interval: Duration,
     /// How far a new owner jumps each outbound counter (default 65536).
     pub seq_margin: u64,
-    /// Standbys verify every n-th inbound packet of an SA (default 8),
+    /// Standbys verify every n-th inbound packet of an SA (default 16),
     pub sample_every: u32,
     /// and the first after this long without a sample (default 5 ms).
     pub sample_gap: Duration,
@@ -107,7 +107,7 @@ impl NodeConfig {
             heartbeat_timeout: Duration::from_millis(500),
             esp_sync_interval: Duration::from_millis(100),
             seq_margin: 1 << 16,
-            sample_every: 8,
+            sample_every: 16,
             sample_gap: Duration::from_millis(5),
             handover_settle: Duration::from_millis(50),
         }

@@ -46,6 +46,7 @@
 #   C_OFFLOADS=on|off           C: leave the veth offloads as they are (on, default)
 #                               or turn them off as tests/cluster_netns.rs does
 #                               (see cluster_offloads below)
+#   C_RING_MIB=64               C: the nodes' ring_mib (0: recvmmsg, no receive ring)
 #   UP_TIMEOUT=30               seconds to wait for a tunnel (or a daemon) to come up
 #   KEEP=1                      keep the scratch directory (configs, logs)
 #
@@ -69,6 +70,7 @@ FOREIGN_MAX=${FOREIGN_MAX:-25}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}
 PERF=${PERF:-0}
 C_OFFLOADS=${C_OFFLOADS:-on}
+C_RING_MIB=${C_RING_MIB:-64}
 KEEP=${KEEP:-0}
 STAMP=$(date +%Y-%m-%d_%H%M%S)
 OUT=${OUT:-$HERE/results/$STAMP}
@@ -899,6 +901,7 @@ segment_count = $SEGMENTS
 secret = "the cluster secret of bench/iperf.sh"
 heartbeat_delay = "100ms"
 heartbeat_timeout = "500ms"
+ring_mib = $C_RING_MIB
 
 EOF
         for n in 1 2; do printf '[[cluster.nodes]]\nid = %s\naddress = "%s"\n' "$n" "$(node_int "$n")"; done

@@ -400,6 +400,21 @@ fn strongswan_client_through_a_two_node_cluster() {
     let errors = ss.datapath_errors();
     assert!(errors.is_empty(), "strongSwan ESP errors:\n{}", errors.join("\n"));
     step(started, &format!("node {serving} serves the client, the other only counts"));
+
+    // `tandem terminate`: refused by the other node, done by the owner;
+    // every node drops the SA.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["terminate", "rw", "--socket", &other.socket])
+        .output()
+        .expect("tandem terminate");
+    assert!(!refused.status.success(), "the other node serves no SA of rw");
+    owner.ctl(&["terminate", "rw"]);
+    ss.wait_no_sas(T).expect("the client's SAs deleted");
+    netns::wait_for("every node to drop the SA", T, || {
+        [&n1, &n2].iter().all(|t| t.ctl(&["status"]).get("ike_sas").and_then(Json::as_u64) == Some(0))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{:?}\n{:?}", n1.ctl(&["status"]), n2.ctl(&["status"])));
+    step(started, "the owner terminated the IKE SA, both nodes dropped it");
     n1.stop();
     n2.stop();
 }
@@ -905,4 +920,176 @@ fn bulk_both_ways_with_offloads_on() {
     initiator.stop();
     n1.stop();
     n2.stop();
+}
+
+/// The IPv6 addresses of [`ipv6_vips_and_a_failover`]: the external and
+/// internal networks and VIPs, the client and the server.
+mod v6 {
+    pub(super) const EXT_VIP: &str = "2001:db8:2::a:1";
+    /// Its cluster MAC, derived: 33:33 and the low 32 bits.
+    pub(super) const EXT_MAC: &str = "33:33:00:0a:00:01";
+    pub(super) const INT_VIP: &str = "2001:db8:1::b:1";
+    pub(super) const INT_NET: &str = "2001:db8:1::/64";
+    pub(super) const CLIENT: &str = "2001:db8:2::10";
+    pub(super) const SERVER: &str = "2001:db8:1::10";
+}
+
+/// `config` (a node's or an initiator's, as the IPv4 tests write them)
+/// with IPv6 VIPs, networks and client address instead.
+fn to_v6(config: &str) -> String {
+    config
+        .replace(&format!("\"{}/24\"", addr::GATEWAY_EXT), &format!("\"{}/64\"", v6::EXT_VIP))
+        .replace(&format!("\"{}/24\"", addr::GATEWAY_INT), &format!("\"{}/64\"", v6::INT_VIP))
+        .replace(&format!("\"{}\"", addr::INT_NET), &format!("\"{}\"", v6::INT_NET))
+        .replace(&format!("\"{}\"", addr::GATEWAY_EXT), &format!("\"{}\"", v6::EXT_VIP))
+        .replace(&format!("\"{}\"", addr::CLIENT), &format!("\"{}\"", v6::CLIENT))
+}
+
+/// (g) IPv6 VIPs on both ports (the sync channels stay on the nodes' IPv4
+/// addresses): a Tandem initiator finds the external VIP by neighbour
+/// discovery, brings its tunnel up over IPv6 and pings the server behind
+/// the internal VIP (which the server, too, resolves by ND); only the
+/// serving node decrypts. The serving node is killed under a 10 ms ping:
+/// the other takes over within a second.
+#[test]
+fn ipv6_vips_and_a_failover() {
+    if !prerequisites() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let started = Instant::now();
+    let c = build("cluster_g", 2);
+    // The harness turns IPv6 off; the nodes keep it off (their kernels
+    // must not answer for the VIPs), client and server get it back,
+    // without duplicate address detection holding the addresses back.
+    for (ns, a) in [(&c.client, v6::CLIENT), (&c.server, v6::SERVER)] {
+        ns.enable_ipv6().expect("IPv6 on");
+        ns.sysctl("net.ipv6.conf.eth0.disable_ipv6", "0").expect("IPv6 on eth0");
+        ns.ip(&["addr", "add", &format!("{a}/64"), "dev", "eth0", "nodad"]).expect("an IPv6 address");
+    }
+    c.server.default_route(v6::INT_VIP).expect("server IPv6 default route");
+    let start = |i| Tandem::start_until(c.node(i), &to_v6(&node_config(i, 2)), "cluster node up");
+    let mut nodes = [Some(start(1)), Some(start(2))];
+    wait_converged(&live(&nodes));
+    step(started, "two nodes with IPv6 VIPs synced");
+    let logs = |nodes: &[Option<Tandem>]| {
+        nodes.iter().flatten().map(|t| format!("--- node:\n{}\n", t.log())).collect::<String>()
+    };
+    c.client
+        .wait_ping(v6::EXT_VIP, T)
+        .unwrap_or_else(|e| panic!("ping the external VIP: {e}\n{}", logs(&nodes)));
+    let initiator = Tandem::start(&c.client, &to_v6(&initiator_config(addr::CLIENT)));
+    netns::wait_for_some("the initiator's CHILD_SA", T, || initiator_sa(&initiator))
+        .unwrap_or_else(|e| panic!("{e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes)));
+    c.client.wait_ping(v6::SERVER, T).unwrap_or_else(|e| {
+        panic!("ping the server: {e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes))
+    });
+    let out = c.client.ping(v6::SERVER, 5).expect("5 pings");
+    assert!(out.contains(" 5 received"), "{out}");
+    let neigh = c.client.ip(&["-6", "neigh", "show", v6::EXT_VIP]).expect("ip neigh");
+    step(
+        started,
+        &format!("tunnel over IPv6, server pinged; the client's neighbour entry: {}", neigh.trim()),
+    );
+    assert!(neigh.contains(v6::EXT_MAC), "the VIP resolves to the cluster MAC: {neigh}");
+
+    let seg = segment_of(v6::CLIENT);
+    let statuses: Vec<Json> = live(&nodes).iter().map(|t| cluster_status(t)).collect();
+    let serving = 1 + statuses.iter().position(|s| segments_of(s).contains(&seg)).expect("an owner");
+    let (o, s) = (&statuses[serving - 1], &statuses[2 - serving]);
+    assert!(counter(o, "decrypted") >= 5, "the owner decrypts: {o:?}");
+    assert_eq!(counter(s, "decrypted") + counter(s, "encrypted"), 0, "the other only counts: {s:?}");
+
+    let ping = c
+        .client
+        .spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "250", "-W", "1", v6::SERVER])
+        .expect("ping");
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(mut t) = nodes[serving - 1].take() {
+        t.process.kill();
+    }
+    step(started, &format!("kill -9 node {serving}"));
+    let mut ping = ping;
+    let _ = ping.wait_timeout(Duration::from_secs(20));
+    let gap = longest_gap(&ping.log());
+    step(started, &format!("longest ping gap {gap:?}"));
+    assert!(gap < Duration::from_secs(1), "IPv6 failover gap {gap:?}\n{}", logs(&nodes));
+    let sa = initiator_sa(&initiator).expect("the IKE SA");
+    assert_eq!(child_field(&sa, "replay_drops") + child_field(&sa, "icv_drops"), 0, "initiator: {sa:?}");
+    initiator.stop();
+    for t in nodes.into_iter().flatten() {
+        t.stop();
+    }
+}
+
+/// (h) TAP ports: on each node the host bridges a persistent TAP device
+/// (`tap = true`) with its link to the switch, as a VM host would; the
+/// node reads and writes frames through the TAP instead of a packet
+/// socket. A Tandem initiator pings the server through the cluster, only
+/// the serving node decrypts, and the other takes over when it is killed.
+#[test]
+fn tap_ports() {
+    if !prerequisites() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let started = Instant::now();
+    let c = build("cluster_h", 2);
+    for n in 1..=2 {
+        let gw = c.node(n);
+        for (side, link, net) in [("x", "ext0", addr::node_ext(n)), ("i", "int0", addr::node_int(n))] {
+            let (tap, br) = (format!("tap{side}"), format!("br{side}"));
+            gw.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"]).expect("a TAP device");
+            gw.bridge(&br, &[]).expect("a bridge");
+            gw.addr_del(link, &format!("{net}/24")).expect("move the node's address");
+            gw.bridge_add_port(&br, link).expect("the link in the bridge");
+            gw.bridge_add_port(&br, &tap).expect("the TAP in the bridge");
+            gw.addr_add(&br, &format!("{net}/24")).expect("the node's address on the bridge");
+            gw.link_up(&br).expect("bridge up");
+        }
+    }
+    let config = |i| {
+        node_config(i, 2)
+            .replace("interface = \"ext0\"", "interface = \"tapx\"\ntap = true")
+            .replace("interface = \"int0\"", "interface = \"tapi\"\ntap = true")
+    };
+    let start = |i| Tandem::start_until(c.node(i), &config(i), "cluster node up");
+    let mut nodes = [Some(start(1)), Some(start(2))];
+    wait_converged(&live(&nodes));
+    step(started, "two nodes on TAP ports synced");
+    let logs = |nodes: &[Option<Tandem>]| {
+        nodes.iter().flatten().map(|t| format!("--- node:\n{}\n", t.log())).collect::<String>()
+    };
+    let initiator = Tandem::start(&c.client, &initiator_config(addr::CLIENT));
+    netns::wait_for_some("the initiator's CHILD_SA", T, || initiator_sa(&initiator))
+        .unwrap_or_else(|e| panic!("{e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes)));
+    c.client.wait_ping(addr::SERVER, T).unwrap_or_else(|e| panic!("ping: {e}\n{}", logs(&nodes)));
+    let out = c.client.ping(addr::SERVER, 5).expect("5 pings");
+    assert!(out.contains(" 5 received"), "{out}");
+    let serving = serving_node(&live(&nodes));
+    let statuses: Vec<Json> = live(&nodes).iter().map(|t| cluster_status(t)).collect();
+    let (o, s) = (&statuses[serving - 1], &statuses[2 - serving]);
+    assert!(counter(o, "decrypted") >= 5, "the owner decrypts: {o:?}");
+    assert_eq!(counter(s, "decrypted") + counter(s, "encrypted"), 0, "the other only counts: {s:?}");
+    assert!(counter(s, "counted") >= 5, "the other counts what it sees: {s:?}");
+    step(started, &format!("pings through TAP ports, node {serving} serves"));
+
+    let ping = c
+        .client
+        .spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "250", "-W", "1", addr::SERVER])
+        .expect("ping");
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(mut t) = nodes[serving - 1].take() {
+        t.process.kill();
+    }
+    step(started, &format!("kill -9 node {serving}"));
+    let mut ping = ping;
+    let _ = ping.wait_timeout(Duration::from_secs(20));
+    let gap = longest_gap(&ping.log());
+    step(started, &format!("longest ping gap {gap:?}"));
+    assert!(gap < Duration::from_secs(1), "failover gap on TAP ports {gap:?}\n{}", logs(&nodes));
+    initiator.stop();
+    for t in nodes.into_iter().flatten() {
+        t.stop();
+    }
 }

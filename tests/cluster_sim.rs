@@ -149,3 +149,32 @@ fn standbys_verify_one_esp_packet_in_sixteen_and_every_few_ms() {
         }
     }
 }
+
+#[test]
+fn the_serving_node_terminates_an_ike_sa() {
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World};
+    use tandem_cluster::Error;
+
+    let mut w = World::new(SimConfig::new(13, 3, 6)).expect("site");
+    w.run_until(Duration::from_secs(3));
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let other = (owner + 1) % 3;
+    let addr = w.clients[0].addr;
+    let sa = w.node(owner).expect("alive").sas().into_iter().find(|r| r.remote.ip() == addr).expect("its SA");
+    assert!(sa.served);
+    let mut rng = ChaCha20Rng::seed_from_u64(13);
+    let segment = sa.segment.expect("a segment");
+    let refused = w.operate(other, |n, now| n.terminate(now, &mut rng, sa.id)).expect("alive");
+    assert_eq!(refused, Err(Error::NotServedHere(segment)), "only the owner terminates");
+    let deleted = w.clients[0].stats.ike_deleted;
+    w.operate(owner, |n, now| n.terminate(now, &mut rng, sa.id)).expect("alive").expect("deleted");
+    w.run_until(Duration::from_millis(3500));
+    assert_eq!(w.clients[0].stats.ike_deleted, deleted + 1, "the client saw the delete");
+    for i in 0..3 {
+        let held = w.node(i).expect("alive").sas().iter().any(|r| r.id == sa.id);
+        assert!(!held, "node {i} dropped its copy of the SA");
+    }
+}

@@ -1,6 +1,7 @@
 //! The crate's error type.
 
 use crate::ownership::NodeId;
+use crate::segment::Segment;
 
 /// What can go wrong configuring or driving the cluster engine.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +62,10 @@ pub enum Error {
     /// A sync message that names an SA this node does not hold.
     #[error("no such SA")]
     UnknownSa,
+
+    /// An operation on an SA of a segment another node serves.
+    #[error("segment {0} is served by another node")]
+    NotServedHere(Segment),
     /// The IKE engine refused an input or a mirrored state.
     #[error("IKE: {0}")]
     Ike(#[from] tandem_ike::Error),

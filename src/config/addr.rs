@@ -454,6 +454,15 @@ impl MacAddr {
         }
     }
 
+    /// Whether this is the MAC of a well-known IPv6 group as well: the
+    /// link-scope groups `ff02::x` and `ff02::1:x` (all nodes, all
+    /// routers, MLDv2, mDNS...) and the solicited-node groups
+    /// (`33:33:ff:..`), which hosts join for their own addresses.
+    pub(crate) fn is_well_known_ipv6_group(&self) -> bool {
+        let m = self.0;
+        m[..2] == [0x33, 0x33] && (m[2] == 0xff || (m[2] == 0 && m[3] <= 1))
+    }
+
     /// `ff:ff:ff:ff:ff:ff`.
     pub(crate) fn is_broadcast(&self) -> bool {
         self.0 == [0xff; 6]

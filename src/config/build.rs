@@ -1257,7 +1257,17 @@ impl Builder {
         }
 
         let mac = match &p.mac {
-            None => MacAddr::multicast_for(vip.addr),
+            None => {
+                let mac = MacAddr::multicast_for(vip.addr);
+                if mac.is_well_known_ipv6_group() {
+                    let message = format!(
+                        "the MAC derived from {}, {mac}, is also that of a well-known IPv6 group (ff02::1 is every node): every host on the link takes the VIP's frames; pick a VIP whose low 32 bits are 0x10000 or more (not 0xff......), or set mac",
+                        vip.addr
+                    );
+                    self.warn(src, p.vip.span(), &format!("{key}.vip"), message);
+                }
+                mac
+            }
             Some(m) => {
                 let mac = *m.get_ref();
                 let mkey = format!("{key}.mac");
@@ -1297,6 +1307,7 @@ impl Builder {
             prefix_len: vip.prefix_len,
             mac: mac.0,
             gateway,
+            tap: p.tap,
         }
     }
 

@@ -260,8 +260,9 @@ fn cluster_port(out: &mut String, name: &str, p: &ClusterPort) {
     let gateway = p.gateway.map_or_else(|| "none".to_owned(), |g| g.to_string());
     let _ = writeln!(
         out,
-        "  {name}: {} VIP {}/{} MAC {} gateway {gateway}",
+        "  {name}: {}{} VIP {}/{} MAC {} gateway {gateway}",
         p.interface,
+        if p.tap { " (TAP)" } else { "" },
         p.vip,
         p.prefix_len,
         MacAddr(p.mac),

@@ -403,6 +403,9 @@ pub(crate) struct ClusterPort {
     pub(crate) mac: [u8; 6],
     /// The next hop for destinations outside the on-link prefix.
     pub(crate) gateway: Option<IpAddr>,
+    /// `interface` is a TAP device the node opens (the host bridges it)
+    /// rather than an interface it captures with a packet socket.
+    pub(crate) tap: bool,
 }
 
 /// `[dataplane]`.

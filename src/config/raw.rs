@@ -223,4 +223,6 @@ pub(super) struct RawClusterPort {
     pub(super) vip: Spanned<IfAddr>,
     pub(super) mac: Option<Spanned<MacAddr>>,
     pub(super) gateway: Option<Spanned<IpAddr>>,
+    #[serde(default)]
+    pub(super) tap: bool,
 }

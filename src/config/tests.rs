@@ -883,6 +883,7 @@ interface = "int0"
 vip = "2001:db8:1::1/64"
 mac = "02-00-00-00-00-21"
 gateway = "2001:db8:1::fffe"
+tap = true
 "#;
     let config = parse_ok(&text);
     let c = config.cluster.as_ref().expect("a cluster");
@@ -902,6 +903,7 @@ gateway = "2001:db8:1::fffe"
     assert_eq!((c.internal.vip, c.internal.prefix_len), (ip("2001:db8:1::1"), 64));
     assert_eq!(c.internal.mac, [0x02, 0, 0, 0, 0, 0x21]);
     assert_eq!(c.internal.gateway, Some(ip("2001:db8:1::fffe")));
+    assert!(c.internal.tap && !c.external.tap);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
@@ -914,6 +916,16 @@ fn derives_cluster_macs_from_the_vips() {
     let c = parse_ok(&text).cluster.expect("a cluster");
     assert_eq!(c.external.mac, [0x01, 0x00, 0x5e, 0x48, 0x03, 0x04]);
     assert_eq!(c.internal.mac, [0x33, 0x33, 0xcd, 0xef, 0x12, 0x34]);
+    // A VIP whose MAC is a well-known group's draws a warning.
+    for (vip, warned) in [("2001:db8::1", true), ("2001:db8::1:3", true), ("2001:db8::ff00:1", true)]
+        .into_iter()
+        .chain([("2001:db8::a:1", false), ("2001:db8::2:0", false)])
+    {
+        let text = clustered("vip = \"192.0.2.1/24\"", &format!("vip = \"{vip}/64\""));
+        let warnings: Vec<String> = parse_ok(&text).warnings.iter().map(ToString::to_string).collect();
+        let says = warnings.iter().any(|w| w.contains("well-known IPv6 group"));
+        assert_eq!(says, warned, "{vip}: {warnings:?}");
+    }
 }
 
 #[test]

@@ -21,11 +21,15 @@
 //! carry a header too: empty (nothing left to finish), or asking the
 //! kernel to cut a TCP super-packet the node merged.
 //!
-//! Binding a packet socket to an interface, joining a link-layer group
-//! and mapping the ring have no safe wrapper in `socket2` or `nix`, so
-//! this module makes those system calls itself, reads the ring's shared
-//! memory, and registers the socket with tokio (the only `unsafe` of the
-//! package); everything else goes through `socket2` and `nix`.
+//! A port can also be a TAP device instead (`PacketPort::open_tap`), for
+//! a node whose host bridges it (a VM's or a container's way): a frame
+//! per `read` and `write`, no ring, no offload headers.
+//!
+//! Binding a packet socket to an interface, joining a link-layer group,
+//! mapping the ring and attaching to a TAP device have no safe wrapper in
+//! `socket2` or `nix`, so this module makes those system calls itself
+//! and reads the ring's shared memory (the only `unsafe` of the package);
+//! everything else goes through `socket2` and `nix`.
 #![allow(unsafe_code)]
 
 use super::GatewayError;
@@ -36,7 +40,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg, sendmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tracing::warn;
@@ -79,7 +84,8 @@ const SLOTS: usize = 64;
 
 /// One interface's frames.
 pub(crate) struct PacketPort {
-    io: AsyncFd<Socket>,
+    /// A packet socket, or a TAP device's queue.
+    io: AsyncFd<OwnedFd>,
     name: String,
     mac: [u8; 6],
     mtu: usize,
@@ -96,6 +102,8 @@ pub(crate) struct PacketPort {
 enum Rx {
     Ring(Ring),
     Slots(Slots),
+    /// A TAP device's frames, one `read` each, into slots.
+    Tap(Slots),
 }
 
 /// A received frame of the batch at hand.
@@ -107,12 +115,22 @@ struct RxFrame {
     at: Option<Range<usize>>,
 }
 
-/// Slots for `recvmmsg`, each frame at [`FRAME_AT`] in its slot with
-/// [`TAIL`] octets free after the longest.
+/// Slots for `recvmmsg` (or `read`), each frame at [`FRAME_AT`] in its
+/// slot with [`TAIL`] octets free after the longest.
 struct Slots {
     headers: MultiHeaders<()>,
     slots: Vec<Box<[u8]>>,
     vnet: Vec<[u8; VNET_HDR_LEN]>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            headers: MultiHeaders::preallocate(SLOTS, None),
+            slots: (0..SLOTS).map(|_| vec![0u8; FRAME_AT + MAX_FRAME + TAIL].into_boxed_slice()).collect(),
+            vnet: vec![NO_OFFLOAD; SLOTS],
+        }
+    }
 }
 
 /// A `TPACKET_V3` receive ring mapped from the kernel.
@@ -313,19 +331,13 @@ impl PacketPort {
             let _ = s.set_send_buffer_size(SOCKET_BUFFER);
         }
         s.set_nonblocking(true).map_err(|e| ctx("setting a packet socket non-blocking", e))?;
-        // SAFETY: `Socket` owns its descriptor, open until the socket drops
+        // SAFETY: the `OwnedFd` owns the descriptor, open until it drops
         // with the `AsyncFd`, and `as_raw_fd` always returns that one.
-        let io = unsafe { AsyncFd::register(s) }
+        let io = unsafe { AsyncFd::register(OwnedFd::from(s)) }
             .map_err(|e| ctx("registering a packet socket", io::Error::from(e)))?;
         let rx = match ring {
             Some(r) => Rx::Ring(r),
-            None => Rx::Slots(Slots {
-                headers: MultiHeaders::preallocate(SLOTS, None),
-                slots: (0..SLOTS)
-                    .map(|_| vec![0u8; FRAME_AT + MAX_FRAME + TAIL].into_boxed_slice())
-                    .collect(),
-                vnet: vec![NO_OFFLOAD; SLOTS],
-            }),
+            None => Rx::Slots(Slots::new()),
         };
         Ok(Self {
             io,
@@ -334,6 +346,62 @@ impl PacketPort {
             mtu,
             vnet,
             rx,
+            frames: Vec::with_capacity(SLOTS),
+            drops: 0,
+        })
+    }
+
+    /// Opens the TAP device `interface`: one the host made persistent and
+    /// put in a bridge (`ip tuntap add dev NAME mode tap`), or else a new
+    /// one that lives as long as this port. Its frames come one per
+    /// `read`, go one per `write`, without offload headers (the host's
+    /// stack finishes checksums and cuts super-packets before it hands
+    /// frames to a TAP that takes no offloads). The device's own MAC is the
+    /// node's; frames to the cluster MAC reach it as the bridge floods them.
+    pub(crate) fn open_tap(interface: &str) -> Result<Self, GatewayError> {
+        let ctx = |what: &str, e| GatewayError::io(format!("{what} (TAP device {interface})"), e);
+        if interface.is_empty() || interface.len() >= libc::IFNAMSIZ {
+            return Err(GatewayError::Config(format!(
+                "{interface:?}: a TAP device's name has 1 to {} characters",
+                libc::IFNAMSIZ - 1
+            )));
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")
+            .map_err(|e| ctx("opening /dev/net/tun", e))?;
+        // SAFETY: ifreq is plain old data, for which all zeroes is valid.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, c) in ifr.ifr_name.iter_mut().zip(interface.bytes()) {
+            *d = c as libc::c_char;
+        }
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads the ifreq (its name NUL-terminated, as
+        // the name is shorter than IFNAMSIZ), alive for the call, on the
+        // descriptor `file` owns.
+        let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &raw mut ifr) };
+        if r < 0 {
+            return Err(ctx("attaching to the TAP device", io::Error::last_os_error()));
+        }
+        let path = format!("/sys/class/net/{interface}");
+        let sys = |f: &str| std::fs::read_to_string(format!("{path}/{f}")).map(|s| s.trim().to_owned());
+        let mac = sys("address")
+            .ok()
+            .and_then(|a| parse_mac(&a))
+            .ok_or_else(|| GatewayError::Config(format!("{interface}: no MAC address")))?;
+        let mtu: usize = sys("mtu").ok().and_then(|m| m.parse().ok()).unwrap_or(1500);
+        // SAFETY: as for a packet socket in `open`.
+        let io = unsafe { AsyncFd::register(OwnedFd::from(file)) }
+            .map_err(|e| ctx("registering a TAP device", io::Error::from(e)))?;
+        Ok(Self {
+            io,
+            name: interface.to_owned(),
+            mac,
+            mtu,
+            vnet: false,
+            rx: Rx::Tap(Slots::new()),
             frames: Vec::with_capacity(SLOTS),
             drops: 0,
         })
@@ -430,6 +498,20 @@ impl PacketPort {
                 }
                 Ok(frames.len())
             }
+            Rx::Tap(slots) => {
+                for (i, slot) in slots.slots.iter_mut().enumerate() {
+                    match nix::unistd::read(s, &mut slot[FRAME_AT..FRAME_AT + MAX_FRAME]) {
+                        Ok(n) => frames.push(RxFrame {
+                            hdr: VnetHdr::default(),
+                            slot: i,
+                            at: Some(FRAME_AT..FRAME_AT + n),
+                        }),
+                        Err(nix::errno::Errno::EAGAIN) if !frames.is_empty() => break,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(frames.len())
+            }
         })
     }
 
@@ -448,7 +530,7 @@ impl PacketPort {
                 let b = r.held.unwrap_or(0);
                 r.block(b)
             }
-            Rx::Slots(s) => &mut s.slots[slot],
+            Rx::Slots(s) | Rx::Tap(s) => &mut s.slots[slot],
         };
         (hdr, buf, at)
     }
@@ -462,7 +544,7 @@ impl PacketPort {
                 // shared reference to `self` keeps `&mut` users away.
                 unsafe { core::slice::from_raw_parts(r.map.as_ptr().add(b * RING_BLOCK), RING_BLOCK) }
             }
-            Rx::Slots(s) => &s.slots[self.frames[i].slot],
+            Rx::Slots(s) | Rx::Tap(s) => &s.slots[self.frames[i].slot],
         }
     }
 
@@ -472,6 +554,9 @@ impl PacketPort {
     /// only empty ones. A full queue drops the rest, as a switch port
     /// would; a frame the kernel refuses is dropped alone.
     pub(crate) fn send_batch(&self, tx: &mut TxBatch, frames: &[(&[u8], &[u8])]) -> Sent {
+        if matches!(self.rx, Rx::Tap(_)) {
+            return self.send_tap(frames);
+        }
         let fd = self.io.get_ref().as_raw_fd();
         fn head(vnet: bool, h: &[u8]) -> &[u8] {
             match (vnet, h.is_empty()) {
@@ -503,6 +588,22 @@ impl PacketPort {
                     sent.dropped += 1;
                     rest = &rest[1..];
                 }
+            }
+        }
+        sent
+    }
+}
+
+impl PacketPort {
+    /// [`Self::send_batch`] on a TAP device: a `write` per frame (which
+    /// takes no offload header).
+    fn send_tap(&self, frames: &[(&[u8], &[u8])]) -> Sent {
+        let mut sent = Sent::default();
+        for (_, f) in frames {
+            sent.calls += 1;
+            match nix::unistd::write(self.io.get_ref(), f) {
+                Ok(_) => sent.frames += 1,
+                Err(_) => sent.dropped += 1,
             }
         }
         sent
@@ -567,7 +668,7 @@ fn ring(s: &Socket, blocks: usize) -> io::Result<Ring> {
 
 /// The frames the kernel dropped on `s` since the last call
 /// (`PACKET_STATISTICS`, which resets the counters).
-fn dropped_frames(s: &Socket) -> io::Result<u64> {
+fn dropped_frames(s: &OwnedFd) -> io::Result<u64> {
     // struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt.
     let mut stats = [0u32; 3];
     let mut len = std::mem::size_of_val(&stats) as libc::socklen_t;

@@ -81,6 +81,8 @@ pub(crate) struct PortPlan {
     pub(crate) mac: [u8; 6],
     /// The next hop for off-link destinations.
     pub(crate) gateway: Option<IpAddr>,
+    /// `interface` is a TAP device (else captured with a packet socket).
+    pub(crate) tap: bool,
 }
 
 /// A port with its link layer.
@@ -94,7 +96,11 @@ struct Port {
 
 impl Port {
     fn open(p: &PortPlan, ring_mib: u32) -> Result<Self, GatewayError> {
-        let io = PacketPort::open(&p.interface, p.mac, usize::try_from(ring_mib).unwrap_or(0))?;
+        let io = if p.tap {
+            PacketPort::open_tap(&p.interface)?
+        } else {
+            PacketPort::open(&p.interface, p.mac, usize::try_from(ring_mib).unwrap_or(0))?
+        };
         let link = Link::new(LinkConfig {
             own_mac: io.mac(),
             cluster_mac: p.mac,
@@ -644,10 +650,38 @@ impl Runtime {
                 }
             }
             Request::Sas => Reply::Sas { ike_sas: self.sa_views(t) },
-            Request::Initiate { .. } | Request::Terminate { .. } | Request::Reload => {
+            Request::Terminate { ike } => self.terminate(t, &ike),
+            Request::Initiate { .. } | Request::Reload => {
                 Reply::Error { message: "not available on a cluster node yet (see tandem status)".into() }
             }
         }
+    }
+
+    /// `tandem terminate`: the IKE SA with that id (hex), or every one of
+    /// the connection this node serves; an SA another node serves is
+    /// terminated there.
+    fn terminate(&mut self, t: Instant, ike: &str) -> Reply {
+        let sas = self.node.sas();
+        let ids: Vec<IkeSaId> = if ike == self.plan.connection {
+            sas.iter().filter(|r| r.served).map(|r| r.id).collect()
+        } else {
+            u64::from_str_radix(ike, 16)
+                .ok()
+                .filter(|id| sas.iter().any(|r| r.id.0 == *id))
+                .map(IkeSaId)
+                .into_iter()
+                .collect()
+        };
+        if ids.is_empty() {
+            return Reply::Error { message: format!("no IKE SA {ike} served here") };
+        }
+        for sa in &ids {
+            if let Err(e) = self.node.terminate(t, &mut self.rng, *sa) {
+                return Reply::Error { message: format!("{:x}: {e}", sa.0) };
+            }
+        }
+        self.pump(t);
+        Reply::Done { message: format!("deleting {} IKE SA(s)", ids.len()) }
     }
 
     /// `tandem sas`: every SA this node holds, served here or mirrored,

@@ -169,6 +169,7 @@ fn cluster_plan(c: &crate::config::model::Cluster) -> Result<ClusterPlan, Gatewa
         prefix_len: p.prefix_len,
         mac: p.mac,
         gateway: p.gateway,
+        tap: p.tap,
     };
     Ok(ClusterPlan {
         node,
@@ -203,21 +204,22 @@ fn identity(id: &IdSpec) -> Result<Identity, GatewayError> {
 }
 
 /// Configured selectors with `dynamic` resolved: ours is our address, the
-/// peer's is any address of the family (narrowed to what it proposes, or
-/// to its virtual address).
+/// peer's is any address (narrowed to what it proposes, or to its virtual
+/// address): of its family when `addr` names one, of either family when
+/// `addr` is unspecified (a responder to any peer, or an initiator asking
+/// for a virtual IP).
 fn selectors(specs: &[TsSpec], addr: IpAddr) -> Result<Vec<TrafficSelector>, GatewayError> {
-    specs
+    let any4: (IpAddr, IpAddr) = (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into());
+    let any6: (IpAddr, IpAddr) = (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::from_bits(u128::MAX).into());
+    Ok(specs
         .iter()
-        .map(|s| {
-            let (start, end) = match s.addrs {
-                TsAddrs::Range(r) => (r.first(), r.last()),
-                TsAddrs::Dynamic if addr.is_unspecified() => match addr {
-                    IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into()),
-                    IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::from_bits(u128::MAX).into()),
-                },
-                TsAddrs::Dynamic => (addr, addr),
+        .flat_map(|s| {
+            let ranges = match s.addrs {
+                TsAddrs::Range(r) => vec![(r.first(), r.last())],
+                TsAddrs::Dynamic if addr.is_unspecified() => vec![any4, any6],
+                TsAddrs::Dynamic => vec![(addr, addr)],
             };
-            Ok(TrafficSelector {
+            ranges.into_iter().map(|(start, end)| TrafficSelector {
                 ip_protocol: s.protocol,
                 start_port: s.start_port,
                 end_port: s.end_port,
@@ -225,7 +227,7 @@ fn selectors(specs: &[TsSpec], addr: IpAddr) -> Result<Vec<TrafficSelector>, Gat
                 end_addr: end,
             })
         })
-        .collect()
+        .collect())
 }
 
 fn pem_certs(pem: &str, path: &std::path::Path) -> Result<Vec<Certificate>, GatewayError> {
@@ -254,4 +256,38 @@ fn credentials(cfg: &GatewayConfig, conn: &Connection) -> Result<Credentials, Ga
         }
     }
     Err(GatewayError::Config(format!("connection {}: no private key matches {}", conn.name, leaf.subject())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> TsSpec {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e:?}"))
+    }
+
+    fn ranges(v: &[TrafficSelector]) -> Vec<(IpAddr, IpAddr)> {
+        v.iter().map(|t| (t.start_addr, t.end_addr)).collect()
+    }
+
+    #[test]
+    fn resolves_dynamic_selectors() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        let v6 = ip("2001:db8::10");
+        let got = selectors(&[ts("dynamic")], v6).expect("selectors");
+        assert_eq!(ranges(&got), [(v6, v6)], "our own address");
+        // A responder to any peer: any address of either family, so an
+        // IPv6 peer's selectors narrow as an IPv4 one's do.
+        let any = selectors(&[ts("dynamic")], IpAddr::V4(Ipv4Addr::UNSPECIFIED)).expect("selectors");
+        assert_eq!(
+            ranges(&any),
+            [
+                (ip("0.0.0.0"), ip("255.255.255.255")),
+                (ip("::"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+            ]
+        );
+        let net = selectors(&[ts("2001:db8:1::/64[tcp/443]")], v6).expect("selectors");
+        assert_eq!(ranges(&net), [(ip("2001:db8:1::"), ip("2001:db8:1::ffff:ffff:ffff:ffff"))]);
+        assert_eq!((net[0].ip_protocol, net[0].start_port, net[0].end_port), (6, 443, 443));
+    }
 }

@@ -401,6 +401,25 @@ impl Node {
         out
     }
 
+    /// Deletes IKE SA `sa` and its CHILD_SAs with the peer (RFC 7296
+    /// section 1.4.1), as an operator's `terminate`: only the node serving
+    /// its segment may; the other nodes drop their copies when the
+    /// deletion is synced.
+    pub fn terminate<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        sa: IkeSaId,
+    ) -> Result<(), Error> {
+        let segment = self.spis.segment_of_ike_spi(sa.0).ok_or(Error::UnknownSa)?;
+        if !self.owned.contains(segment) {
+            return Err(Error::NotServedHere(segment));
+        }
+        self.ike.delete(now, rng, sa)?;
+        self.drive(now, rng);
+        Ok(())
+    }
+
     /// The other nodes as this node sees them.
     pub fn members(&self) -> Vec<Member> {
         self.peers

@@ -922,6 +922,33 @@ fn bulk_both_ways_with_offloads_on() {
     n2.stop();
 }
 
+/// The logs of the nodes still running, for a failure message.
+fn node_logs(nodes: &[Option<Tandem>]) -> String {
+    nodes.iter().flatten().map(|t| format!("--- node:\n{}\n", t.log())).collect()
+}
+
+/// A Tandem initiator in the client namespace with `config`, once its
+/// CHILD_SA is up.
+fn start_initiator(c: &Cluster, config: &str, nodes: &[Option<Tandem>]) -> Tandem {
+    let initiator = Tandem::start(&c.client, config);
+    netns::wait_for_some("the initiator's CHILD_SA", T, || initiator_sa(&initiator))
+        .unwrap_or_else(|e| panic!("{e}\n--- initiator:\n{}\n{}", initiator.log(), node_logs(nodes)));
+    initiator
+}
+
+/// SIGKILL of node `serving` under a 10 ms ping from the client to `dst`:
+/// the longest gap between the echo replies.
+fn kill_under_ping(c: &Cluster, dst: &str, nodes: &mut [Option<Tandem>], serving: usize) -> Duration {
+    let mut ping =
+        c.client.spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "250", "-W", "1", dst]).expect("ping");
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(mut t) = nodes[serving - 1].take() {
+        t.process.kill();
+    }
+    let _ = ping.wait_timeout(Duration::from_secs(20));
+    longest_gap(&ping.log())
+}
+
 /// The IPv6 addresses of [`ipv6_vips_and_a_failover`]: the external and
 /// internal networks and VIPs, the client and the server.
 mod v6 {
@@ -972,18 +999,13 @@ fn ipv6_vips_and_a_failover() {
     let mut nodes = [Some(start(1)), Some(start(2))];
     wait_converged(&live(&nodes));
     step(started, "two nodes with IPv6 VIPs synced");
-    let logs = |nodes: &[Option<Tandem>]| {
-        nodes.iter().flatten().map(|t| format!("--- node:\n{}\n", t.log())).collect::<String>()
-    };
     c.client
         .wait_ping(v6::EXT_VIP, T)
-        .unwrap_or_else(|e| panic!("ping the external VIP: {e}\n{}", logs(&nodes)));
-    let initiator = Tandem::start(&c.client, &to_v6(&initiator_config(addr::CLIENT)));
-    netns::wait_for_some("the initiator's CHILD_SA", T, || initiator_sa(&initiator))
-        .unwrap_or_else(|e| panic!("{e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes)));
-    c.client.wait_ping(v6::SERVER, T).unwrap_or_else(|e| {
-        panic!("ping the server: {e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes))
-    });
+        .unwrap_or_else(|e| panic!("ping the external VIP: {e}\n{}", node_logs(&nodes)));
+    let initiator = start_initiator(&c, &to_v6(&initiator_config(addr::CLIENT)), &nodes);
+    c.client
+        .wait_ping(v6::SERVER, T)
+        .unwrap_or_else(|e| panic!("ping the server: {e}\n{}", node_logs(&nodes)));
     let out = c.client.ping(v6::SERVER, 5).expect("5 pings");
     assert!(out.contains(" 5 received"), "{out}");
     let neigh = c.client.ip(&["-6", "neigh", "show", v6::EXT_VIP]).expect("ip neigh");
@@ -1000,20 +1022,9 @@ fn ipv6_vips_and_a_failover() {
     assert!(counter(o, "decrypted") >= 5, "the owner decrypts: {o:?}");
     assert_eq!(counter(s, "decrypted") + counter(s, "encrypted"), 0, "the other only counts: {s:?}");
 
-    let ping = c
-        .client
-        .spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "250", "-W", "1", v6::SERVER])
-        .expect("ping");
-    std::thread::sleep(Duration::from_millis(500));
-    if let Some(mut t) = nodes[serving - 1].take() {
-        t.process.kill();
-    }
-    step(started, &format!("kill -9 node {serving}"));
-    let mut ping = ping;
-    let _ = ping.wait_timeout(Duration::from_secs(20));
-    let gap = longest_gap(&ping.log());
-    step(started, &format!("longest ping gap {gap:?}"));
-    assert!(gap < Duration::from_secs(1), "IPv6 failover gap {gap:?}\n{}", logs(&nodes));
+    let gap = kill_under_ping(&c, v6::SERVER, &mut nodes, serving);
+    step(started, &format!("kill -9 node {serving}: longest ping gap {gap:?}"));
+    assert!(gap < Duration::from_secs(1), "IPv6 failover gap {gap:?}\n{}", node_logs(&nodes));
     let sa = initiator_sa(&initiator).expect("the IKE SA");
     assert_eq!(child_field(&sa, "replay_drops") + child_field(&sa, "icv_drops"), 0, "initiator: {sa:?}");
     initiator.stop();
@@ -1057,13 +1068,8 @@ fn tap_ports() {
     let mut nodes = [Some(start(1)), Some(start(2))];
     wait_converged(&live(&nodes));
     step(started, "two nodes on TAP ports synced");
-    let logs = |nodes: &[Option<Tandem>]| {
-        nodes.iter().flatten().map(|t| format!("--- node:\n{}\n", t.log())).collect::<String>()
-    };
-    let initiator = Tandem::start(&c.client, &initiator_config(addr::CLIENT));
-    netns::wait_for_some("the initiator's CHILD_SA", T, || initiator_sa(&initiator))
-        .unwrap_or_else(|e| panic!("{e}\n--- initiator:\n{}\n{}", initiator.log(), logs(&nodes)));
-    c.client.wait_ping(addr::SERVER, T).unwrap_or_else(|e| panic!("ping: {e}\n{}", logs(&nodes)));
+    let initiator = start_initiator(&c, &initiator_config(addr::CLIENT), &nodes);
+    c.client.wait_ping(addr::SERVER, T).unwrap_or_else(|e| panic!("ping: {e}\n{}", node_logs(&nodes)));
     let out = c.client.ping(addr::SERVER, 5).expect("5 pings");
     assert!(out.contains(" 5 received"), "{out}");
     let serving = serving_node(&live(&nodes));
@@ -1074,20 +1080,9 @@ fn tap_ports() {
     assert!(counter(s, "counted") >= 5, "the other counts what it sees: {s:?}");
     step(started, &format!("pings through TAP ports, node {serving} serves"));
 
-    let ping = c
-        .client
-        .spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "250", "-W", "1", addr::SERVER])
-        .expect("ping");
-    std::thread::sleep(Duration::from_millis(500));
-    if let Some(mut t) = nodes[serving - 1].take() {
-        t.process.kill();
-    }
-    step(started, &format!("kill -9 node {serving}"));
-    let mut ping = ping;
-    let _ = ping.wait_timeout(Duration::from_secs(20));
-    let gap = longest_gap(&ping.log());
-    step(started, &format!("longest ping gap {gap:?}"));
-    assert!(gap < Duration::from_secs(1), "failover gap on TAP ports {gap:?}\n{}", logs(&nodes));
+    let gap = kill_under_ping(&c, addr::SERVER, &mut nodes, serving);
+    step(started, &format!("kill -9 node {serving}: longest ping gap {gap:?}"));
+    assert!(gap < Duration::from_secs(1), "failover gap on TAP ports {gap:?}\n{}", node_logs(&nodes));
     initiator.stop();
     for t in nodes.into_iter().flatten() {
         t.stop();

@@ -43,6 +43,7 @@
 //! about the segment its SPI carries.
 #![forbid(unsafe_code)]
 
+pub mod child;
 mod error;
 pub mod link;
 pub mod node;

@@ -8,11 +8,8 @@ use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
 use rand_core::CryptoRng;
 use std::collections::HashMap;
-use tandem_crypto::proposal::EncrAlgorithm;
-use tandem_esp::{
-    Decapsulated, Framing, InboundSa, OutboundId, OutboundSa, Policy, PolicyId, SaParams, SaStats, Sad, Spd,
-    Suite, UdpEncap,
-};
+use tandem_cluster::child;
+use tandem_esp::{Decapsulated, Framing, OutboundId, Policy, PolicyId, SaStats, Sad, Spd};
 use tandem_ike::{ChildSa, IkeSaId};
 
 /// Where an outbound policy sends its packets.
@@ -73,37 +70,13 @@ impl Dataplane {
             // which its libipsec backend forces).
             return Err(GatewayError::Unsupported("ESP without UDP encapsulation (set encap on the peer)"));
         }
-        let suite = suite(c)?;
-        let encap = Some(UdpEncap { local_port: c.local.port(), remote_port: c.remote.port() });
-        let mut inp =
-            SaParams::new(c.inbound_spi, suite, c.dangerous_inbound_keymat(), c.local.ip(), c.remote.ip());
-        inp.esn = c.esn;
-        inp.udp_encap = encap;
-        let mut inbound = InboundSa::new(&inp)?;
-        inbound.set_selectors(
-            c.local_ts.iter().map(esp_selector).collect(),
-            c.remote_ts.iter().map(esp_selector).collect(),
-        );
-        let mut outp =
-            SaParams::new(c.outbound_spi, suite, c.dangerous_outbound_keymat(), c.local.ip(), c.remote.ip());
-        outp.esn = c.esn;
-        outp.udp_encap = encap;
-        let outbound = OutboundSa::new(&outp, rng)?;
+        let (inbound, outbound) = child::sas(c, rng)?;
         self.sad.insert_inbound(inbound)?;
         let id = self.sad.insert_outbound(outbound);
         let target = Target { sa: id, remote: c.remote };
-        let mut policies = Vec::new();
-        for l in &c.local_ts {
-            for r in &c.remote_ts {
-                if l.start_addr.is_ipv4() == r.start_addr.is_ipv4() {
-                    policies.push(self.spd.insert(Policy {
-                        local: esp_selector(l),
-                        remote: esp_selector(r),
-                        target,
-                    }));
-                }
-            }
-        }
+        let policies = child::policies(c)
+            .map(|(local, remote)| self.spd.insert(Policy { local, remote, target }))
+            .collect();
         self.children
             .insert(c.inbound_spi, Child { ike_sa: c.ike_sa, outbound: id, policies, child: c.clone() });
         Ok(())
@@ -182,26 +155,6 @@ impl Dataplane {
     /// packets with an unknown SPI.
     pub(crate) fn global_drops(&self) -> (u64, u64) {
         (self.no_policy, self.sad.unknown_spi_drops())
-    }
-}
-
-/// The ESP suite of a negotiated CHILD_SA.
-pub(crate) fn suite(c: &ChildSa) -> Result<Suite, GatewayError> {
-    match (c.encr, c.integ) {
-        (EncrAlgorithm::Aead(a), None) => Ok(Suite::Aead(a)),
-        (EncrAlgorithm::Cbc(e), Some(i)) => Ok(Suite::CbcHmac(e, i)),
-        _ => Err(GatewayError::Unsupported("ESP transform combination")),
-    }
-}
-
-/// An IKE traffic selector as an ESP policy selector.
-fn esp_selector(ts: &tandem_ike::wire::TrafficSelector) -> tandem_esp::TrafficSelector {
-    tandem_esp::TrafficSelector {
-        start: ts.start_addr,
-        end: ts.end_addr,
-        protocol: ts.ip_protocol,
-        start_port: ts.start_port,
-        end_port: ts.end_port,
     }
 }
 

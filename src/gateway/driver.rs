@@ -3,7 +3,7 @@
 
 use super::GatewayError;
 use super::control::{self, Call, ControlSocket};
-use super::dataplane::{Dataplane, prefixes, suite};
+use super::dataplane::{Dataplane, prefixes};
 use super::netlink::Netlink;
 use super::tun::Tun;
 use super::udp::{self, NattSocket};
@@ -14,6 +14,7 @@ use rand_core::UnwrapErr;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tandem_cluster::child;
 use tandem_ike::IkeSaId;
 use tandem_ike::pool::RangePool;
 use tandem_ike::wire::TrafficSelector;
@@ -382,7 +383,7 @@ impl Gateway {
                             name: self.plan.child.clone(),
                             spi_in: format!("{:08x}", c.child.inbound_spi),
                             spi_out: format!("{:08x}", c.child.outbound_spi),
-                            algorithms: suite(&c.child).map(|s| s.name()).unwrap_or_default(),
+                            algorithms: child::suite(&c.child).map(|s| s.name()).unwrap_or_default(),
                             local_ts: c.child.local_ts.iter().map(ts_text).collect(),
                             remote_ts: c.child.remote_ts.iter().map(ts_text).collect(),
                             bytes_in: c.inbound.bytes,

@@ -38,6 +38,9 @@ pub(crate) enum GatewayError {
     /// The IKE engine refused a request.
     #[error("IKE: {0}")]
     Ike(#[from] tandem_ike::Error),
+    /// A negotiated CHILD_SA could not become ESP SAs.
+    #[error("CHILD_SA: {0}")]
+    Child(#[from] tandem_cluster::Error),
     /// The configuration asks for something the runtime cannot do.
     #[error("configuration: {0}")]
     Config(String),

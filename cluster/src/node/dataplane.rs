@@ -4,6 +4,7 @@
 //! keeps the counters moving.
 
 use crate::Error;
+use crate::child;
 use crate::segment::{Segment, SegmentSet};
 use crate::sync::wire::{OutboundCounter, ReplaySnapshot};
 use core::ops::Range;
@@ -11,10 +12,9 @@ use core::time::Duration;
 use rand_core::CryptoRng;
 use std::collections::HashMap;
 use std::time::Instant;
-use tandem_crypto::proposal::EncrAlgorithm;
 use tandem_esp::{
-    Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, OutboundSa, Policy, PolicyId, SaParams, Sad, Spd,
-    SpiHashBuilder, Suite, TAILROOM, UdpEncap,
+    Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, Policy, PolicyId, Sad, Spd, SpiHashBuilder,
+    TAILROOM,
 };
 use tandem_ike::{ChildSa, IkeSaId};
 
@@ -126,38 +126,13 @@ impl Dataplane {
         rng: &mut R,
     ) -> Result<(), Error> {
         self.remove(c.inbound_spi);
-        let suite = suite(c)?;
-        let encap =
-            c.udp_encap.then_some(UdpEncap { local_port: c.local.port(), remote_port: c.remote.port() });
-        let mut inp =
-            SaParams::new(c.inbound_spi, suite, c.dangerous_inbound_keymat(), c.local.ip(), c.remote.ip());
-        inp.esn = c.esn;
-        inp.udp_encap = encap;
-        let mut inbound = InboundSa::new(&inp)?;
-        inbound.set_selectors(
-            c.local_ts.iter().map(selector).collect(),
-            c.remote_ts.iter().map(selector).collect(),
-        );
-        let mut outp =
-            SaParams::new(c.outbound_spi, suite, c.dangerous_outbound_keymat(), c.local.ip(), c.remote.ip());
-        outp.esn = c.esn;
-        outp.udp_encap = encap;
-        let outbound = OutboundSa::new(&outp, rng)?;
+        let (inbound, outbound) = child::sas(c, rng)?;
         self.sad.insert_inbound(inbound)?;
         let id = self.sad.insert_outbound(outbound);
         let target = Target { sa: id, segment };
-        let mut policies = Vec::new();
-        for l in &c.local_ts {
-            for r in &c.remote_ts {
-                if l.start_addr.is_ipv4() == r.start_addr.is_ipv4() {
-                    policies.push(self.spd.insert(Policy {
-                        local: selector(l),
-                        remote: selector(r),
-                        target,
-                    }));
-                }
-            }
-        }
+        let policies = child::policies(c)
+            .map(|(local, remote)| self.spd.insert(Policy { local, remote, target }))
+            .collect();
         let child = Child {
             sa: c.clone(),
             ike_sa: c.ike_sa,
@@ -396,7 +371,6 @@ impl Dataplane {
     }
 }
 
-/// The ESP suite a CHILD_SA negotiated.
 impl Dataplane {
     /// The CHILD_SAs of `ike_sa` with this node's counters.
     pub(crate) fn report(&self, ike_sa: IkeSaId) -> Vec<super::ChildSaReport> {
@@ -407,7 +381,7 @@ impl Dataplane {
             .map(|(&spi, c)| super::ChildSaReport {
                 inbound_spi: spi,
                 outbound_spi: c.sa.outbound_spi,
-                algorithms: suite(&c.sa).map(|s| s.name()).unwrap_or_default(),
+                algorithms: child::suite(&c.sa).map(|s| s.name()).unwrap_or_default(),
                 local_ts: c.sa.local_ts.clone(),
                 remote_ts: c.sa.remote_ts.clone(),
                 inbound: self.sad.inbound(spi).map(|s| *s.stats()).unwrap_or_default(),
@@ -416,26 +390,5 @@ impl Dataplane {
             .collect();
         rows.sort_by_key(|r| r.inbound_spi);
         rows
-    }
-}
-
-fn suite(c: &ChildSa) -> Result<Suite, Error> {
-    match c.encr {
-        EncrAlgorithm::Aead(a) => Ok(Suite::Aead(a)),
-        EncrAlgorithm::Cbc(cbc) => {
-            let i = c.integ.ok_or(Error::Config("a CBC CHILD_SA without integrity"))?;
-            Ok(Suite::CbcHmac(cbc, i))
-        }
-    }
-}
-
-/// An IKE traffic selector as the ESP engine's.
-fn selector(ts: &tandem_ike::wire::TrafficSelector) -> tandem_esp::TrafficSelector {
-    tandem_esp::TrafficSelector {
-        start: ts.start_addr,
-        end: ts.end_addr,
-        protocol: ts.ip_protocol,
-        start_port: ts.start_port,
-        end_port: ts.end_port,
     }
 }

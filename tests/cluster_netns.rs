@@ -892,12 +892,15 @@ fn bulk_both_ways_with_offloads_on() {
     let (o, s) = (cluster_status(owner), cluster_status(standby));
     eprintln!(
         "initiator: {sent} ESP packets out, {received} in; owner: {} decrypted, {} encrypted; standby: {} \
-         verified, {} skipped, {} counted",
+         verified, {} skipped ({} passed over), {} counted; super-packets external / internal: {} / {}",
         counter(&o, "decrypted"),
         counter(&o, "encrypted"),
         counter(&s, "verified"),
         counter(&s, "skipped"),
+        counter(&s, "passed_over"),
         counter(&s, "counted"),
+        counter(&s, "ext_super_packets"),
+        counter(&s, "int_super_packets"),
     );
     assert!(sent > 20_000 && received > 20_000, "ESP both ways: {sa:?}");
     // A frame a busy receive ring had no room for is lost to one node,

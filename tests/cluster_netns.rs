@@ -404,13 +404,24 @@ fn strongswan_client_through_a_two_node_cluster() {
     assert!(errors.is_empty(), "strongSwan ESP errors:\n{}", errors.join("\n"));
     step(started, &format!("node {serving} serves the client, the other only counts"));
 
+    // `tandem reload`: the same file changes nothing; a changed [cluster]
+    // section is refused (a restart's business).
+    let same = owner.ctl(&["reload"]);
+    let said = same.get("message").and_then(Json::as_str).unwrap_or_default().to_owned();
+    assert!(said.contains(" 0 IKE SA(s)"), "{same:?}");
+    let path = c.node(serving).dir().join("gateway.toml");
+    let text = std::fs::read_to_string(&path).expect("the node's config");
+    std::fs::write(&path, text.replace("heartbeat_delay = \"100ms\"", "heartbeat_delay = \"150ms\""))
+        .expect("write the config");
+    let refused = ctl_refused(owner, &["reload"]);
+    assert!(refused.contains("restart the node"), "{refused}");
+    std::fs::write(&path, text).expect("restore the config");
+    assert!(ss.wait_child_installed("net", T).is_ok(), "the tunnel survived the reloads");
+
     // `tandem terminate`: refused by the other node, done by the owner;
     // every node drops the SA.
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["terminate", "rw", "--socket", &other.socket])
-        .output()
-        .expect("tandem terminate");
-    assert!(!refused.status.success(), "the other node serves no SA of rw");
+    let refused = ctl_refused(other, &["terminate", "rw"]);
+    assert!(refused.contains("no IKE SA rw served here"), "{refused}");
     owner.ctl(&["terminate", "rw"]);
     ss.wait_no_sas(T).expect("the client's SAs deleted");
     netns::wait_for("every node to drop the SA", T, || {
@@ -420,6 +431,18 @@ fn strongswan_client_through_a_two_node_cluster() {
     step(started, "the owner terminated the IKE SA, both nodes dropped it");
     n1.stop();
     n2.stop();
+}
+
+/// A control command that must fail: what it printed.
+fn ctl_refused(t: &Tandem, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .args(["--socket", &t.socket])
+        .output()
+        .expect("the tandem CLI");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "tandem {args:?} succeeded: {text}");
+    text
 }
 
 /// (b) and (c): SIGKILL of the serving node during a TCP transfer and a

@@ -178,3 +178,37 @@ fn the_serving_node_terminates_an_ike_sa() {
         assert!(!held, "node {i} dropped its copy of the SA");
     }
 }
+
+#[test]
+fn a_reload_deletes_the_served_sas_outside_the_new_selectors() {
+    use chacha20::ChaCha20Rng;
+    use core::net::{IpAddr, Ipv4Addr};
+    use rand_core::SeedableRng;
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World, gateway_config};
+    use tandem_ike::wire::TrafficSelector;
+
+    let mut w = World::new(SimConfig::new(17, 3, 6)).expect("site");
+    w.run_until(Duration::from_secs(3));
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let served: Vec<_> =
+        w.node(owner).expect("alive").sas().into_iter().filter(|r| r.served).map(|r| r.id).collect();
+    assert!(!served.is_empty());
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    // The same settings again: nothing to delete.
+    let same = gateway_config().expect("config");
+    let none = w.operate(owner, |n, now| n.reconfigure(now, &mut rng, same)).expect("alive");
+    assert!(none.is_empty(), "{none:?}");
+    // Half the protected network: every CHILD_SA (10.0.0.0/24) is outside.
+    let mut narrower = gateway_config().expect("config");
+    let half = |b| IpAddr::V4(Ipv4Addr::new(10, 0, 0, b));
+    narrower.child.local_ts = vec![TrafficSelector::any(half(0), half(127))];
+    let mut deleted = w.operate(owner, |n, now| n.reconfigure(now, &mut rng, narrower)).expect("alive");
+    deleted.sort();
+    assert_eq!(deleted, served, "the SAs it serves, and only those");
+    w.run_until(Duration::from_millis(3500));
+    for i in 0..3 {
+        let left: Vec<_> = w.node(i).expect("alive").sas().into_iter().map(|r| r.id).collect();
+        assert!(served.iter().all(|id| !left.contains(id)), "node {i} dropped them");
+    }
+}

@@ -26,6 +26,7 @@ use tandem_cluster::node::packet::{Outer, classify};
 use tandem_cluster::{
     HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
 };
+use tandem_crypto::secret::ct_eq;
 use tandem_ike::IkeSaId;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
@@ -337,6 +338,7 @@ impl Runtime {
     async fn run(&mut self, mut calls: tokio::sync::mpsc::Receiver<Call>) -> Result<(), GatewayError> {
         let sig = |k| signal(k).map_err(|e| GatewayError::io("installing a signal handler", e));
         let (mut term, mut int) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?);
+        let mut hup = sig(SignalKind::hangup())?;
         let mut sync_buf = vec![0u8; MAX_DATAGRAM];
         let mut leaving: Option<Instant> = None;
         self.pump(now());
@@ -376,6 +378,10 @@ impl Runtime {
                     let _ = reply.send(self.answer(request));
                     self.pump(now());
                 }
+                _ = hup.recv() => match self.reload(now()) {
+                    Ok(what) => info!("SIGHUP: {what}"),
+                    Err(e) => warn!("SIGHUP: reload refused: {e}"),
+                },
                 _ = term.recv(), if leaving.is_none() => leaving = Some(self.leave()),
                 _ = int.recv(), if leaving.is_none() => leaving = Some(self.leave()),
             }
@@ -651,10 +657,46 @@ impl Runtime {
             }
             Request::Sas => Reply::Sas { ike_sas: self.sa_views(t) },
             Request::Terminate { ike } => self.terminate(t, &ike),
-            Request::Initiate { .. } | Request::Reload => {
+            Request::Reload => match self.reload(t) {
+                Ok(message) => Reply::Done { message },
+                Err(message) => Reply::Error { message },
+            },
+            Request::Initiate { .. } => {
                 Reply::Error { message: "not available on a cluster node yet (see tandem status)".into() }
             }
         }
+    }
+
+    /// `tandem reload` (or SIGHUP): re-reads the configuration file. The
+    /// connection's IKE and CHILD_SA settings take effect at once; the IKE
+    /// SAs this node serves whose CHILD_SAs fall outside the new selectors
+    /// are deleted. Anything of the cluster itself (nodes, segments,
+    /// secret, ports, VIPs, timers), the pool or the control socket needs
+    /// a restart: refused, nothing changed.
+    fn reload(&mut self, t: Instant) -> Result<String, String> {
+        let cfg = crate::config::load(&self.plan.config_path).map_err(|e| e.to_string())?;
+        let mut plan = Plan::from_config(&cfg).map_err(|e| e.to_string())?;
+        let cluster = plan.cluster.take().ok_or("the [cluster] section is gone: restart tandem")?;
+        let same_cluster = format!("{cluster:?}") == format!("{:?}", self.cluster)
+            && ct_eq(cluster.node.secret.expose(), self.cluster.node.secret.expose());
+        let p = &self.plan;
+        if !same_cluster
+            || (plan.local, plan.pool, &plan.control_socket) != (p.local, p.pool, &p.control_socket)
+        {
+            return Err("the [cluster] section, the connection's address, the pool or the control socket \
+                        changed: restart the node (the other nodes serve its segments meanwhile)"
+                .into());
+        }
+        let deleted = self.node.reconfigure(t, &mut self.rng, plan.ike.clone());
+        self.pump(t);
+        let Plan { connection, child, .. } = plan;
+        (self.plan.connection, self.plan.child) = (connection, child);
+        info!(deleted = deleted.len(), "configuration reloaded");
+        Ok(format!(
+            "reloaded {}; {} IKE SA(s) served here no longer match and are deleted",
+            cfg.path.display(),
+            deleted.len()
+        ))
     }
 
     /// `tandem terminate`: the IKE SA with that id (hex), or every one of

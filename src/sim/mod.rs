@@ -17,4 +17,4 @@ mod world;
 
 pub use client::{Client, ClientStats};
 pub use scenario::{Outcome, Scenario};
-pub use world::{Lan, SERVER, SimConfig, Trace, VIP, World};
+pub use world::{Lan, SERVER, SimConfig, Trace, VIP, World, gateway_config};

@@ -572,7 +572,9 @@ fn proposals(kind: ProposalKind, s: &str) -> Result<Vec<tandem_crypto::proposal:
 }
 
 /// The connection every node serves: PSK, a pool, the server's network.
-fn gateway_config() -> Result<IkeConfig, String> {
+/// The connection every simulated node serves: road warriors (virtual IPs
+/// from 10.99.0.0/16) to 10.0.0.0/24, PSK.
+pub fn gateway_config() -> Result<IkeConfig, String> {
     let child = ChildConfig::new(
         proposals(ProposalKind::Esp, "aes256gcm16")?,
         vec![ts([10, 0, 0, 0], [10, 0, 0, 255])],

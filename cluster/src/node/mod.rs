@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 use tandem_crypto::aead::AeadAlgorithm;
 use tandem_crypto::secret::SecretBytes;
 use tandem_ike::sync::{IkeSaState, SyncEvent, TimeBase, decode_child, encode_child};
+use tandem_ike::wire::TrafficSelector;
 use tandem_ike::{Endpoint, Event, IkeConfig, IkeSaId};
 
 pub use spis::ClusterSpis;
@@ -418,6 +419,37 @@ impl Node {
         self.ike.delete(now, rng, sa)?;
         self.drive(now, rng);
         Ok(())
+    }
+
+    /// Takes new IKE settings (a reloaded configuration, which every node
+    /// should take alike): new exchanges use them, and each IKE SA this
+    /// node serves with a CHILD_SA outside the new selectors is deleted
+    /// with its peer (the other nodes drop their copies as the deletion
+    /// syncs). Returns the IKE SAs being deleted.
+    pub fn reconfigure<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        mut ike: IkeConfig,
+    ) -> Vec<IkeSaId> {
+        ike.sync = true;
+        let within = |ours: &[TrafficSelector], got: &[TrafficSelector]| {
+            got.iter().all(|g| ours.iter().any(|o| tandem_ike::narrow::covers(o, g)))
+        };
+        let mut stale: Vec<IkeSaId> = self
+            .ike
+            .sa_ids()
+            .filter(|id| self.spis.segment_of_ike_spi(id.0).is_some_and(|s| self.owned.contains(s)))
+            .filter(|id| {
+                self.dp.children_of(*id).any(|c| {
+                    !within(&ike.child.local_ts, &c.local_ts) || !within(&ike.child.remote_ts, &c.remote_ts)
+                })
+            })
+            .collect();
+        self.ike.set_config(ike);
+        stale.retain(|sa| self.ike.delete(now, rng, *sa).is_ok());
+        self.drive(now, rng);
+        stale
     }
 
     /// The other nodes as this node sees them.

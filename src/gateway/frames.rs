@@ -11,6 +11,7 @@
 //! encryption), never for those it only counts; see [`finish_checksum`].
 
 use core::ops::Range;
+use tandem_esp::wire::{checksum_add, checksum_finish, checksum_fold};
 
 /// Octets of a `virtio_net_hdr` (without `num_buffers`).
 pub(crate) const VNET_HDR_LEN: usize = 10;
@@ -110,8 +111,8 @@ pub(crate) struct Segments {
     seq: u32,
     /// Sums computed once for all segments: the IPv4 header without its
     /// length, ID and checksum; the pseudo-header without its length.
-    ip_sum: u64,
-    pseudo: u64,
+    ip_sum: u32,
+    pseudo: u32,
 }
 
 impl Segments {
@@ -137,11 +138,11 @@ impl Segments {
             return None;
         }
         let (id, ip_sum, pseudo) = if ipv6 {
-            (0, 0, sum(&ip[8..40], 0) + u64::from(proto))
+            (0, 0, checksum_add(0, &ip[8..40]) + u32::from(proto))
         } else {
             let h = &ip[..ip_len];
-            let ip_sum = sum(&h[..2], 0) + sum(&h[6..10], 0) + sum(&h[12..], 0);
-            (u16::from_be_bytes([h[4], h[5]]), ip_sum, sum(&h[12..20], 0) + u64::from(proto))
+            let ip_sum = checksum_add(0, &h[..2]) + checksum_add(0, &h[6..10]) + checksum_add(0, &h[12..]);
+            (u16::from_be_bytes([h[4], h[5]]), ip_sum, checksum_add(0, &h[12..20]) + u32::from(proto))
         };
         let seq = if tcp { u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]]) } else { 0 };
         Some(Self { headers, ip_len, ipv6, tcp, flags, payload, size, id, seq, ip_sum, pseudo })
@@ -227,12 +228,12 @@ impl Segments {
         } else {
             let Ok(total) = u16::try_from(ip_total) else { return false };
             let id = self.id.wrapping_add(u16::try_from(i).unwrap_or(0));
-            let h = !fold(self.ip_sum + u64::from(total) + u64::from(id));
+            let h = checksum_finish(self.ip_sum + u32::from(total) + u32::from(id));
             ip[2..4].copy_from_slice(&total.to_be_bytes());
             ip[4..6].copy_from_slice(&id.to_be_bytes());
             ip[10..12].copy_from_slice(&h.to_be_bytes());
         }
-        let pseudo = fold(self.pseudo + u64::from(l4_len16));
+        let pseudo = checksum_fold(self.pseudo + u32::from(l4_len16));
         let l4 = &mut ip[self.ip_len..];
         if self.tcp {
             let seq = self.seq.wrapping_add(u32::try_from(i * self.size).unwrap_or(0));
@@ -332,8 +333,8 @@ impl Tcp {
         }
         let addrs = if ipv6 { &ip[8..40] } else { &ip[12..20] };
         let len = u16::try_from(tcp.len()).ok()?;
-        let pseudo = sum(addrs, 0) + u64::from(PROTO_TCP) + u64::from(len);
-        if fold(sum(tcp, pseudo)) != 0xffff {
+        let pseudo = checksum_add(0, addrs) + u32::from(PROTO_TCP) + u32::from(len);
+        if checksum_fold(checksum_add(pseudo, tcp)) != 0xffff {
             return None;
         }
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
@@ -479,16 +480,16 @@ fn super_packet(frame: &mut [u8], f: &Flow) -> [u8; VNET_HDR_LEN] {
     let tcp_total16 = u16::try_from(tcp_total).unwrap_or(u16::MAX);
     let pseudo = if f.ipv6 {
         ip[4..6].copy_from_slice(&tcp_total16.to_be_bytes());
-        sum(&ip[8..40], 0)
+        checksum_add(0, &ip[8..40])
     } else {
         let total = u16::try_from(ip.len()).unwrap_or(u16::MAX);
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip[10..12].copy_from_slice(&[0, 0]);
-        let h = !fold(sum(&ip[..20], 0));
+        let h = checksum_finish(checksum_add(0, &ip[..20]));
         ip[10..12].copy_from_slice(&h.to_be_bytes());
-        sum(&ip[12..20], 0)
+        checksum_add(0, &ip[12..20])
     };
-    let partial = fold(pseudo + u64::from(PROTO_TCP) + u64::from(tcp_total16));
+    let partial = checksum_fold(pseudo + u32::from(PROTO_TCP) + u32::from(tcp_total16));
     ip[f.ip_len + 16..f.ip_len + 18].copy_from_slice(&partial.to_be_bytes());
     let mut h = [0u8; VNET_HDR_LEN];
     h[0] = F_NEEDS_CSUM;
@@ -512,42 +513,9 @@ pub(crate) fn finish_checksum(packet: &mut [u8], p: Partial) {
     if at + 2 > packet.len() {
         return;
     }
-    let c = !fold(sum(&packet[p.start..], 0));
+    let c = checksum_finish(checksum_add(0, &packet[p.start..]));
     let c = if c == 0 { 0xffff } else { c };
     packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
-}
-
-/// The ones'-complement sum of `data` (big-endian 16-bit words, a trailing
-/// odd octet padded with zero) added to `acc`, not yet folded.
-fn sum(data: &[u8], acc: u64) -> u64 {
-    // Ones'-complement addition does not care about byte order (RFC 1071
-    // section 2(B)): add native-order 32-bit words in four lanes (which
-    // the compiler vectorizes), fold, and swap into network order once.
-    let mut lanes = [0u64; 4];
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(4)) {
-            *lane += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-        }
-    }
-    let mut native: u64 = lanes.iter().map(|&l| u64::from(fold(l))).sum();
-    let mut rest = chunks.remainder().chunks_exact(2);
-    for c in &mut rest {
-        native += u64::from(u16::from_ne_bytes([c[0], c[1]]));
-    }
-    if let [last] = rest.remainder() {
-        native += u64::from(u16::from_ne_bytes([*last, 0]));
-    }
-    acc + u64::from(u16::from_be(fold(native)))
-}
-
-/// Folds a sum to 16 bits.
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    // Folded to 16 bits above.
-    acc as u16
 }
 
 #[cfg(test)]
@@ -567,7 +535,7 @@ mod tests {
         ip[9] = PROTO_TCP;
         ip[12..16].copy_from_slice(&[198, 51, 100, 10]);
         ip[16..20].copy_from_slice(&[192, 0, 2, 10]);
-        let h = !fold(sum(&ip[..20], 0));
+        let h = checksum_finish(checksum_add(0, &ip[..20]));
         ip[10..12].copy_from_slice(&h.to_be_bytes());
         let tcp = &mut ip[20..];
         tcp[0..2].copy_from_slice(&5201u16.to_be_bytes());
@@ -587,17 +555,18 @@ mod tests {
         let ip = &mut f[ETH_LEN..];
         let l4 = u16::try_from(ip.len() - 20).expect("fits");
         let off = if ip[9] == PROTO_TCP { 16 } else { 6 };
-        let pseudo = sum(&ip[12..20], 0) + u64::from(ip[9]) + u64::from(l4);
+        let pseudo = checksum_add(0, &ip[12..20]) + u32::from(ip[9]) + u32::from(l4);
         ip[20 + off..22 + off].copy_from_slice(&[0, 0]);
-        let c = !fold(sum(&ip[20..], pseudo));
+        let c = checksum_finish(checksum_add(pseudo, &ip[20..]));
         ip[20 + off..22 + off].copy_from_slice(&c.to_be_bytes());
     }
 
     fn checksum_ok(f: &[u8]) -> bool {
         let ip = &f[ETH_LEN..];
         let l4 = u16::try_from(ip.len() - 20).expect("fits");
-        let pseudo = sum(&ip[12..20], 0) + u64::from(ip[9]) + u64::from(l4);
-        fold(sum(&ip[..20], 0)) == 0xffff && fold(sum(&ip[20..], pseudo)) == 0xffff
+        let pseudo = checksum_add(0, &ip[12..20]) + u32::from(ip[9]) + u32::from(l4);
+        checksum_fold(checksum_add(0, &ip[..20])) == 0xffff
+            && checksum_fold(checksum_add(pseudo, &ip[20..])) == 0xffff
     }
 
     fn hdr(flags: u8, gso_type: u8, gso_size: u16, csum_start: u16, csum_offset: u16) -> [u8; VNET_HDR_LEN] {
@@ -611,31 +580,12 @@ mod tests {
     }
 
     #[test]
-    fn sums_as_rfc_1071_does() {
-        let naive = |d: &[u8]| {
-            let mut s: u64 =
-                d.chunks(2).map(|c| u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0))).sum();
-            while s > 0xffff {
-                s = (s & 0xffff) + (s >> 16);
-            }
-            s
-        };
-        let data: Vec<u8> =
-            (0..3000u32).map(|i| u8::try_from((i * 7919 + 13) % 256).expect("fits")).collect();
-        for len in (0..100).chain([1399, 1400, 1401, 2999, 3000]) {
-            assert_eq!(u64::from(fold(sum(&data[..len], 0))), naive(&data[..len]), "{len} octets");
-            assert_eq!(fold(sum(&data[..len], 0xffff)), fold(naive(&data[..len]) + 0xffff));
-        }
-        assert_eq!(fold(sum(&[0xff; 4096], 0)), 0xffff);
-    }
-
-    #[test]
     fn finishes_a_partial_checksum() {
         let mut f = tcp4(1000, 0x18);
         let want = f.clone();
         // What the sender's stack leaves: the pseudo-header sum.
         let ip = &mut f[ETH_LEN..];
-        let pseudo = fold(sum(&ip[12..20], 0) + u64::from(PROTO_TCP) + 1020);
+        let pseudo = checksum_fold(checksum_add(0, &ip[12..20]) + u32::from(PROTO_TCP) + 1020);
         ip[36..38].copy_from_slice(&pseudo.to_be_bytes());
         let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_NONE, 0, 34, 16));
         let Rx::Frame(Some(p)) = h.classify(&f) else { panic!("a partial checksum") };

@@ -915,7 +915,8 @@ fn bulk_both_ways_with_offloads_on() {
     let (o, s) = (cluster_status(owner), cluster_status(standby));
     eprintln!(
         "initiator: {sent} ESP packets out, {received} in; owner: {} decrypted, {} encrypted; standby: {} \
-         verified, {} skipped ({} passed over), {} counted; super-packets external / internal: {} / {}",
+         verified, {} skipped ({} passed over), {} counted; super-packets external / internal: {} / {} \
+         ({} trimmed)",
         counter(&o, "decrypted"),
         counter(&o, "encrypted"),
         counter(&s, "verified"),
@@ -924,6 +925,7 @@ fn bulk_both_ways_with_offloads_on() {
         counter(&s, "counted"),
         counter(&s, "ext_super_packets"),
         counter(&s, "int_super_packets"),
+        counter(&s, "trimmed"),
     );
     assert!(sent > 20_000 && received > 20_000, "ESP both ways: {sa:?}");
     // A frame a busy receive ring had no room for is lost to one node,
@@ -933,7 +935,10 @@ fn bulk_both_ways_with_offloads_on() {
     assert!(counter(&o, "encrypted") >= received, "the owner encrypts every packet: {o:?}");
     let seen = counter(&s, "verified") + counter(&s, "skipped");
     assert!(close(seen, sent), "the standby sees every inbound packet: {s:?}");
-    assert!(counter(&s, "verified") * 16 >= seen, "the standby verifies one in 16: {s:?}");
+    // Super-packets are sampled at random by the standby's port filter,
+    // one in 16 on average (each then verified whole), and frames that fit
+    // the MTU one in 16 by a countdown: allow for chance.
+    assert!(counter(&s, "verified") * 64 >= seen, "the standby verifies about one in 16: {s:?}");
     assert!(counter(&s, "counted") >= received, "the standby counts every outbound packet: {s:?}");
     assert_eq!(counter(&s, "decrypted") + counter(&s, "encrypted"), 0, "the standby only counts: {s:?}");
     // The batches really came as super-packets, and the standby passed
@@ -944,7 +949,9 @@ fn bulk_both_ways_with_offloads_on() {
         assert!(counter(st, "int_super_packets") > 100, "TCP super-packets from the server: {st:?}");
     }
     assert!(counter(&s, "passed_over") * 2 > counter(&s, "skipped"), "the standby's fast path: {s:?}");
-    assert_eq!(counter(&o, "passed_over"), 0, "the owner decrypts all: {o:?}");
+    // Most of them the kernel never copied whole into the standby's ring.
+    assert!(counter(&s, "trimmed") * 2 > counter(&s, "ext_super_packets"), "trimmed by the filter: {s:?}");
+    assert_eq!(counter(&o, "passed_over") + counter(&o, "trimmed"), 0, "the owner decrypts all: {o:?}");
     step(started, &format!("node {serving} served {sent} packets in and {received} out, the other counted"));
     initiator.stop();
     n1.stop();

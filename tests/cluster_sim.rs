@@ -151,6 +151,41 @@ fn standbys_verify_one_esp_packet_in_sixteen_and_every_few_ms() {
 }
 
 #[test]
+fn a_standby_verifies_every_packet_a_port_filter_picked() {
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World};
+
+    // A port's filter passes one super-packet in n whole; the runtime then
+    // has the standby verify each of its packets (`sample_next_esp`)
+    // instead of one in n of them again.
+    let interval = Duration::from_micros(250);
+    let mut cfg = SimConfig::new(17, 3, 1);
+    cfg.interval = interval;
+    let mut w = World::new(cfg).expect("site");
+    let mut t = Duration::from_secs(3);
+    w.run_until(t);
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let standby = (owner + 1) % 3;
+    let addr = w.clients[0].addr;
+    let sas = w.node(standby).expect("alive").sas();
+    let sa = sas.iter().find(|r| r.remote.ip() == addr).expect("the client's SA");
+    let spi = sa.children.first().expect("a CHILD_SA").inbound_spi;
+    let before = w.node(standby).expect("alive").stats();
+    for _ in 0..200 {
+        w.operate(standby, |n, _| n.sample_next_esp(spi)).expect("alive");
+        t += interval;
+        w.run_until(t);
+    }
+    let after = w.node(standby).expect("alive").stats();
+    let verified = after.verified - before.verified;
+    let seen = verified + after.skipped - before.skipped;
+    assert!(seen >= 150, "{seen} packets seen");
+    assert!(verified * 10 >= seen * 9, "{verified} of {seen} verified");
+    let o = w.node(owner).expect("alive").stats();
+    assert_eq!(o.verified, 0, "the owner decrypts: {o:?}");
+}
+
+#[test]
 fn the_serving_node_terminates_an_ike_sa() {
     use chacha20::ChaCha20Rng;
     use rand_core::SeedableRng;

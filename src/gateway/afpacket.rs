@@ -113,6 +113,9 @@ struct RxFrame {
     slot: usize,
     /// Where it lies in that buffer; `None` if it was cut short.
     at: Option<Range<usize>>,
+    /// A frame cut short in the ring (by the socket's filter): where its
+    /// head lies, and its length as it came.
+    head: Option<(Range<usize>, usize)>,
 }
 
 /// Slots for `recvmmsg` (or `read`), each frame at [`FRAME_AT`] in its
@@ -227,17 +230,17 @@ impl Ring {
             // 16, tp_mac 24.
             let (next, snap, len, mac) = (word(at), word(at + 12), word(at + 16), half(at + 24));
             let start = at + mac;
-            let frame = (snap == len && start + snap <= RING_BLOCK && mac >= VNET_HDR_LEN)
-                .then_some(start..start + snap);
-            let hdr = match (&frame, vnet) {
-                (Some(_), true) => {
-                    let mut h = [0u8; VNET_HDR_LEN];
-                    h.copy_from_slice(&block[start - VNET_HDR_LEN..start]);
-                    VnetHdr::parse(&h)
-                }
-                _ => VnetHdr::default(),
+            let fits = snap <= len && start + snap <= RING_BLOCK && mac >= VNET_HDR_LEN;
+            let frame = (fits && snap == len).then_some(start..start + snap);
+            let head = (fits && snap < len).then_some((start..start + snap, len));
+            let hdr = if fits && vnet {
+                let mut h = [0u8; VNET_HDR_LEN];
+                h.copy_from_slice(&block[start - VNET_HDR_LEN..start]);
+                VnetHdr::parse(&h)
+            } else {
+                VnetHdr::default()
             };
-            out.push(RxFrame { hdr, slot: 0, at: frame });
+            out.push(RxFrame { hdr, slot: 0, at: frame, head });
             if next == 0 {
                 break;
             }
@@ -490,7 +493,7 @@ impl PacketPort {
                     for (i, m) in got.enumerate() {
                         let len = m.bytes.saturating_sub(head);
                         let at = (m.bytes >= head && len <= MAX_FRAME).then_some(FRAME_AT..FRAME_AT + len);
-                        frames.push(RxFrame { hdr: VnetHdr::default(), slot: i, at });
+                        frames.push(RxFrame { hdr: VnetHdr::default(), slot: i, at, head: None });
                     }
                 }
                 for f in frames.iter_mut() {
@@ -505,6 +508,7 @@ impl PacketPort {
                             hdr: VnetHdr::default(),
                             slot: i,
                             at: Some(FRAME_AT..FRAME_AT + n),
+                            head: None,
                         }),
                         Err(nix::errno::Errno::EAGAIN) if !frames.is_empty() => break,
                         Err(e) => return Err(e.into()),
@@ -533,6 +537,26 @@ impl PacketPort {
             Rx::Slots(s) | Rx::Tap(s) => &mut s.slots[slot],
         };
         (hdr, buf, at)
+    }
+
+    /// Frame `i` if the ring holds only its head (the socket's filter
+    /// trimmed it; see [`Self::attach_filter`]): its offload header, where
+    /// the head lies in [`Self::buf`], and the frame's length as it came.
+    pub(crate) fn trimmed(&self, i: usize) -> Option<(VnetHdr, Range<usize>, usize)> {
+        let f = &self.frames[i];
+        f.head.clone().map(|(at, len)| (f.hdr, at, len))
+    }
+
+    /// Whether a filter attached may trim frames (frames cut short show
+    /// as such only in a receive ring: see [`Self::trimmed`]).
+    pub(crate) fn can_trim(&self) -> bool {
+        matches!(self.rx, Rx::Ring(_))
+    }
+
+    /// Attaches the classic BPF program `filter` to the socket, replacing
+    /// the one before (the kernel swaps them at once).
+    pub(crate) fn attach_filter(&self, filter: &[socket2::SockFilter]) -> io::Result<()> {
+        socket2::SockRef::from(self.io.get_ref()).attach_filter(filter)
     }
 
     /// The buffer of frame `i` (for writing frames that lie in it).

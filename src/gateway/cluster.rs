@@ -12,6 +12,7 @@ use super::control::{self, Call};
 use super::driver::Plan;
 use super::driver::{now, ts_text};
 use super::frames::{Coalescer, Partial, Rx, finish_checksum};
+use super::trim::{self, TrimPlan};
 use crate::control::{
     ChildSaView, ClusterStatus, IkeSaView, MemberView, Reply, Request, SegmentAction, Status,
 };
@@ -24,7 +25,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_cluster::link::{Link, LinkConfig, Received};
 use tandem_cluster::node::packet::{Outer, classify};
 use tandem_cluster::{
-    HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, segment_of,
+    HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, SegmentSpis,
+    segment_of,
 };
 use tandem_crypto::secret::ct_eq;
 use tandem_ike::IkeSaId;
@@ -171,8 +173,11 @@ struct Frames {
     dropped: u64,
     /// Super-packets received from each side (external, internal).
     super_packets: [u64; 2],
-    /// ESP packets of external super-packets counted by SPI alone.
+    /// ESP packets of external super-packets counted by SPI alone, or
+    /// by their headers (trimmed by the port's filter).
     passed_over: u64,
+    /// External super-packets the port's filter trimmed to their headers.
+    trimmed: u64,
 }
 
 impl Frames {
@@ -189,6 +194,7 @@ impl Frames {
             dropped: 0,
             super_packets: [0; 2],
             passed_over: 0,
+            trimmed: 0,
         }
     }
 
@@ -256,6 +262,16 @@ struct Runtime {
     /// When each IKE SA came up here, or this process first listed it
     /// (mirrors), for `tandem sas`.
     seen: HashMap<IkeSaId, Instant>,
+    /// The external port's filter (see `trim`), if it has one.
+    trim: Option<Trim>,
+}
+
+/// A filter that trims the ESP super-packets of segments not owned here.
+struct Trim {
+    plan: TrimPlan,
+    /// The owned segments the attached filter passes whole (`None`: none
+    /// attached yet).
+    attached: Option<SegmentSet>,
 }
 
 /// Runs a cluster node until SIGTERM or SIGINT.
@@ -281,6 +297,16 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         "cluster node up"
     );
     let (control, calls) = control::listen(&plan.control_socket)?;
+    // Sampling every packet wants every frame whole.
+    let trim = (ext.io.can_trim() && cluster.node.sample_every > 1).then(|| Trim {
+        plan: TrimPlan {
+            mac: cluster.external.mac,
+            vip: cluster.external.vip,
+            longest: u32::try_from(ext.io.mtu() + 18).unwrap_or(u32::MAX),
+            sample_every: cluster.node.sample_every,
+        },
+        attached: None,
+    });
     let mut rt = Runtime {
         plan,
         cluster,
@@ -292,6 +318,7 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         started,
         frames: Frames::new(int_offloads),
         seen: HashMap::new(),
+        trim,
     };
     let r = rt.run(calls).await;
     drop(control);
@@ -437,7 +464,18 @@ impl Runtime {
         };
         let (hdr, buf, at) = port.io.frame(i);
         let Some(at) = at else {
-            self.frames.dropped += 1;
+            // Cut short: by the external port's filter, ESP of a segment
+            // not owned here; else for want of room.
+            match port.io.trimmed(i) {
+                Some((hdr, head, len)) if matches!(side, Side::External) && self.trim.is_some() => {
+                    let n = hdr.packets(&port.io.buf(i)[head], len);
+                    self.node.skipped_esp(n as u64);
+                    self.frames.passed_over += n as u64;
+                    self.frames.trimmed += 1;
+                    self.frames.super_packets[side as usize] += u64::from(n > 1);
+                }
+                _ => self.frames.dropped += 1,
+            }
             return;
         };
         let segments = match hdr.classify(&buf[at.clone()]) {
@@ -466,17 +504,25 @@ impl Runtime {
         };
         // ESP in UDP to the VIP, as a peer's UDP GSO sends it: what is
         // not this node's and not sampled is counted without being cut
-        // out or parsed.
+        // out or parsed. Where the port's filter passes such a
+        // super-packet whole only as a sample, all of it is verified.
         let pass_over = matches!(side, Side::External)
             && !segments.is_tcp()
             && esp_to(&self.ext.io.frame(i).1[at.clone()], &self.cluster.external);
+        let filtered = self.trim.as_ref().and_then(|f| f.attached);
+        let spis = SegmentSpis::new(self.cluster.count);
         for k in 0..segments.count() {
             if pass_over {
                 let p = segments.payload(k);
                 let head = self.ext.io.frame(i).1.get(at.start + p.start..at.start + p.end);
                 if let Some([a, b, c, d, ..]) = head {
                     let spi = u32::from_be_bytes([*a, *b, *c, *d]);
-                    if spi != 0 && self.node.pass_over_esp(t, spi) {
+                    let sample = filtered.is_some_and(|owned| {
+                        spis.segment_of_esp_spi(spi).is_some_and(|s| !owned.contains(s))
+                    });
+                    if sample {
+                        self.node.sample_next_esp(spi);
+                    } else if spi != 0 && self.node.pass_over_esp(t, spi) {
                         self.frames.passed_over += 1;
                         continue;
                     }
@@ -619,6 +665,29 @@ impl Runtime {
         }
         self.ext.flush();
         self.int.flush();
+        self.retrim();
+    }
+
+    /// Attaches a new filter to the external port if the owned segments
+    /// changed since the last (the kernel swaps filters at once). A port
+    /// that takes none gets none again, and keeps every frame whole.
+    fn retrim(&mut self) {
+        let Some(f) = &mut self.trim else { return };
+        let owned = self.node.owned();
+        if f.attached == Some(owned) {
+            return;
+        }
+        let program = trim::program(&f.plan, owned);
+        match self.ext.io.attach_filter(&trim::sock_filters(&program)) {
+            Ok(()) => {
+                debug!(owned = ?seg_list(owned), "external port filter attached");
+                f.attached = Some(owned);
+            }
+            Err(e) => {
+                warn!("the external port takes no filter, every frame stays whole: {e}");
+                self.trim = None;
+            }
+        }
     }
 
     /// Answers a control request.
@@ -805,6 +874,7 @@ impl Runtime {
             ("ext_super_packets", self.frames.super_packets[Side::External as usize]),
             ("int_super_packets", self.frames.super_packets[Side::Internal as usize]),
             ("passed_over", self.frames.passed_over),
+            ("trimmed", self.frames.trimmed),
         ];
         Status {
             version: env!("CARGO_PKG_VERSION").into(),

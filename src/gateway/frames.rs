@@ -84,10 +84,23 @@ impl VnetHdr {
         match self.gso_type & !GSO_ECN {
             GSO_NONE => Rx::Frame(partial),
             GSO_TCPV4 | GSO_TCPV6 | GSO_UDP_L4 if self.gso_size > 0 => {
-                Segments::new(frame, usize::from(self.gso_size)).map_or(Rx::Unsupported, Rx::Segment)
+                Segments::new(frame, frame.len(), usize::from(self.gso_size))
+                    .map_or(Rx::Unsupported, Rx::Segment)
             }
             GSO_UDP => Rx::Unsupported,
             _ => Rx::Unsupported,
+        }
+    }
+
+    /// How many packets a frame of `len` octets that came with this header
+    /// stands for, from its `head` alone (a frame trimmed to its headers):
+    /// a super-packet's segments, else one.
+    pub(crate) fn packets(&self, head: &[u8], len: usize) -> usize {
+        match self.gso_type & !GSO_ECN {
+            GSO_TCPV4 | GSO_TCPV6 | GSO_UDP_L4 if self.gso_size > 0 => {
+                Segments::new(head, len, usize::from(self.gso_size)).map_or(1, |s| s.count())
+            }
+            _ => 1,
         }
     }
 }
@@ -116,9 +129,10 @@ pub(crate) struct Segments {
 }
 
 impl Segments {
-    /// Parses the headers of the super-packet `frame`; `None` for anything
-    /// but IPv4 or IPv6 (without extension headers) carrying TCP or UDP.
-    fn new(frame: &[u8], size: usize) -> Option<Self> {
+    /// Parses the headers of the super-packet `frame` of `len` octets (at
+    /// least its headers at hand); `None` for anything but IPv4 or IPv6
+    /// (without extension headers) carrying TCP or UDP.
+    fn new(frame: &[u8], len: usize, size: usize) -> Option<Self> {
         let ip = frame.get(ETH_LEN..)?;
         let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
         let (ipv6, ip_len, proto) = match (ethertype, ip.first()? >> 4) {
@@ -133,7 +147,7 @@ impl Segments {
             _ => return None,
         };
         let headers = ETH_LEN + ip_len + l4_len;
-        let payload = frame.len().checked_sub(headers)?;
+        let payload = len.checked_sub(headers)?;
         if ip_len < 20 || l4_len < 8 || size == 0 || l4.len() < l4_len {
             return None;
         }
@@ -593,6 +607,17 @@ mod tests {
         finish_checksum(&mut f[ETH_LEN..], p);
         assert_eq!(f, want);
         assert_eq!(VnetHdr::default().classify(&f), Rx::Frame(None));
+    }
+
+    #[test]
+    fn counts_the_packets_of_a_trimmed_super_packet() {
+        let f = tcp4(3000, 0x18);
+        let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_TCPV4, 1448, 34, 16));
+        assert_eq!(h.packets(&f[..128], f.len()), 3);
+        assert_eq!(h.packets(&f[..128], f.len() + 1448), 4);
+        // Without an offload header, or with headers cut off: one.
+        assert_eq!(VnetHdr::default().packets(&f[..128], f.len()), 1);
+        assert_eq!(h.packets(&f[..30], f.len()), 1);
     }
 
     #[test]

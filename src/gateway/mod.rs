@@ -14,6 +14,7 @@ mod driver;
 mod frames;
 mod netlink;
 mod plan;
+mod trim;
 mod tun;
 mod udp;
 

@@ -217,6 +217,14 @@ impl Dataplane {
         Ok(Screen::Sample)
     }
 
+    /// Makes the next packet of SA `spi` a sample, unless it is served.
+    pub(crate) fn sample_next(&mut self, spi: u32) {
+        if let Some(c) = self.children.get_mut(&spi) {
+            c.until_sample = 0;
+            c.sampled_at = None;
+        }
+    }
+
     /// [`Self::receive`], decrypting in `buf` without a copy.
     pub(crate) fn receive_in_place(
         &mut self,

@@ -596,6 +596,22 @@ impl Node {
         skip
     }
 
+    /// Has the next inbound ESP packet of SA `spi` verified, whatever the
+    /// sampling countdown says, if this node does not serve its segment:
+    /// for the packets of a super-packet that a port's filter let through
+    /// whole as a sample (see [`Self::skipped_esp`]). Unknown SPIs are
+    /// ignored.
+    pub fn sample_next_esp(&mut self, spi: u32) {
+        self.dp.sample_next(spi);
+    }
+
+    /// Counts `n` inbound ESP packets of segments this node does not serve
+    /// that never reached it whole (a port's filter kept their headers
+    /// only) as skipped, as [`Self::pass_over_esp`] would have.
+    pub fn skipped_esp(&mut self, n: u64) {
+        self.stats.skipped += n;
+    }
+
     /// [`Self::handle_internal`] for the packet at `buf[packet]`, with ESP
     /// encrypted in place (it needs `tandem_esp::HEADROOM` octets before
     /// and `tandem_esp::TAILROOM` after the packet): no copy, no

@@ -29,7 +29,11 @@
 #
 # Usage (as root):  bench/iperf.sh
 #   DURATION=30 REPS=3          seconds per transfer, repetitions (medians over REPS)
-#   CASES="P S G T"             which cases, in this order (C: add it by hand)
+#   CASES="P S G T"             which cases, in this order (C: add it by hand); a case
+#                               listed again runs again, its transfers pooled with
+#                               the earlier ones: CASES="T C T C T C" REPS=1 interleaves
+#                               the repetitions, so a noisy machine's drift falls on
+#                               both cases alike
 #   STREAMS="1 4"               iperf3 -P values
 #   TANDEM_BIN=path             use this tandem binary instead of `cargo build --release`
 #   CARGO_TARGET_DIR=dir        where cargo builds (default: the workspace's target/)
@@ -1025,6 +1029,16 @@ perf_summary() {
         head -30 || true
 }
 
+# the cases of CASES, each once, in order
+unique_cases() {
+    local c seen=" "
+    for c in $CASES; do
+        case "$seen" in *" $c "*) continue ;; esac
+        seen="$seen$c "
+        echo "$c"
+    done
+}
+
 # --- main -----------------------------------------------------------------------
 
 : >"$OUT/runs.tsv"
@@ -1090,7 +1104,7 @@ SUM=$OUT/summary.md
     echo "| case | what | 1 stream Gbit/s | 4 streams Gbit/s | vs plain (1 / 4) | processes | CPU 1 stream | CPU 4 streams | machine busy (1 / 4) |"
     echo "|---|---|---|---|---|---|---|---|---|"
     p1=$(median P 1 4); p4=$(median P 4 4)
-    for c in $CASES; do
+    for c in $(unique_cases); do
         m1=$(median "$c" 1 4); m4=$(median "$c" 4 4)
         echo "| $c | ${WHAT[$c]} | $(fmt "$m1") | $(fmt "$m4") | $(ratio "$m1" "$p1") / $(ratio "$m4" "$p4") | ${SIDES[$c]} | $(median "$c" 1 5)% / $(median "$c" 1 6)% | $(median "$c" 4 5)% / $(median "$c" 4 6)% | $(median "$c" 1 7)% / $(median "$c" 4 7)% |" |
             sed 's/-% \/ -%/-/g'

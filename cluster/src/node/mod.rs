@@ -402,6 +402,33 @@ impl Node {
         out
     }
 
+    /// Starts an IKE SA from the VIP to `remote` (a site-to-site tunnel
+    /// the cluster brings up). The SA's SPIs carry the peer's segment
+    /// (`segment_of(remote)`), as a responder's would, so only the node
+    /// serving that segment may start it; the others refuse with
+    /// [`Error::NotServedHere`]. The SA is synced once established, like
+    /// any other.
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        remote: SocketAddr,
+    ) -> Result<IkeSaId, Error> {
+        let segment = segment_of(remote.ip(), self.spis.count());
+        if !self.serving(now).contains(segment) {
+            return Err(Error::NotServedHere(segment));
+        }
+        let sa = self.ike.initiate(now, rng, SocketAddr::new(self.cfg.vip, remote.port()), remote)?;
+        self.drive(now, rng);
+        Ok(sa)
+    }
+
+    /// Whether this node holds an established IKE SA (served or mirrored)
+    /// with the peer at `peer`.
+    pub fn has_ike_sa_with(&self, peer: IpAddr) -> bool {
+        self.ike.sa_ids().any(|id| self.ike.snapshot(id).is_some_and(|s| s.remote.ip() == peer))
+    }
+
     /// Deletes IKE SA `sa` and its CHILD_SAs with the peer (RFC 7296
     /// section 1.4.1), as an operator's `terminate`: only the node serving
     /// its segment may; the other nodes drop their copies when the

@@ -10,7 +10,8 @@
 //! node (which must fence itself) and its healing. A Tandem initiator with
 //! the offloads on moves 32 MiB each way (UDP GSO batches, TCP
 //! super-packets); IPv6 VIPs and TAP ports each carry a tunnel through a
-//! failover.
+//! failover. Last, the cluster itself brings a site-to-site tunnel up to a
+//! Tandem gateway and keeps it through a failover.
 //!
 //! Needs root, `ip`, `ethtool`, iptables or nft, strongSwan and iperf3
 //! (`.ci/install-interop.sh`); skips otherwise, or fails when
@@ -1120,6 +1121,123 @@ fn tap_ports() {
     step(started, &format!("kill -9 node {serving}: longest ping gap {gap:?}"));
     assert!(gap < Duration::from_secs(1), "failover gap on TAP ports {gap:?}\n{}", node_logs(&nodes));
     initiator.stop();
+    for t in nodes.into_iter().flatten() {
+        t.stop();
+    }
+}
+
+/// A node's configuration for (i): the cluster brings a site-to-site
+/// tunnel to the client's gateway up itself (`start_action = "start"`),
+/// its internal network against the client's address.
+fn site_node_config(i: usize) -> String {
+    let replace = |s: String, from: &str, to: &str| {
+        assert!(s.contains(from), "{from:?} in the node configuration");
+        s.replacen(from, to, 1)
+    };
+    let mut s = node_config(i, 2);
+    s = replace(s, "name = \"rw\"", "name = \"site\"");
+    s = replace(
+        s,
+        "proposals = [\"aes256gcm16-prfsha256-x25519\"]",
+        &format!(
+            "remote_addrs = [\"{}\"]\nencap = true\nproposals = [\"aes256gcm16-prfsha256-x25519\"]",
+            addr::CLIENT
+        ),
+    );
+    s = replace(
+        s,
+        "[connections.remote]\nauth = \"psk\"",
+        &format!("[connections.remote]\nauth = \"psk\"\nid = \"{}\"", addr::CLIENT),
+    );
+    replace(
+        s,
+        "remote_ts = [\"dynamic\"]",
+        &format!("remote_ts = [\"{}/32\"]\nstart_action = \"start\"", addr::CLIENT),
+    )
+}
+
+/// The client's gateway for (i): a single Tandem gateway that waits for
+/// the cluster, its own address against the internal network.
+fn site_responder_config() -> String {
+    format!(
+        r#"
+[[connections]]
+name = "site"
+local_addrs = ["{client}"]
+remote_addrs = ["{gw}"]
+proposals = ["aes256gcm16-prfsha256-x25519"]
+
+[connections.local]
+auth = "psk"
+id = "{client}"
+
+[connections.remote]
+auth = "psk"
+id = "{gw}"
+
+[[connections.children]]
+name = "net"
+local_ts = ["{client}/32"]
+remote_ts = ["{int}"]
+esp_proposals = ["aes256gcm16"]
+
+[[secrets.ike]]
+secret = "{PSK}"
+
+[log]
+level = "info"
+"#,
+        client = addr::CLIENT,
+        gw = addr::GATEWAY_EXT,
+        int = addr::INT_NET,
+    )
+}
+
+/// (i) The cluster as initiator: with `start_action = "start"`, the node
+/// serving the peer's segment (and only it) brings a site-to-site tunnel
+/// to a Tandem gateway up from the external VIP; the IKE SA's SPI carries
+/// that segment. `tandem initiate` on the other node is refused. Traffic
+/// flows both ways; when the serving node is killed, the other takes the
+/// tunnel over without a new IKE SA.
+#[test]
+fn the_cluster_initiates_a_site_to_site_tunnel() {
+    if !prerequisites() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let started = Instant::now();
+    let c = build("cluster_i", 2);
+    let responder = Tandem::start(&c.client, &site_responder_config());
+    let start = |i| Tandem::start_until(c.node(i), &site_node_config(i), "cluster node up");
+    let mut nodes = [Some(start(1)), Some(start(2))];
+    wait_converged(&live(&nodes));
+    let sa = netns::wait_for_some("the tunnel the cluster started", T, || initiator_sa(&responder))
+        .unwrap_or_else(|e| panic!("{e}\n--- responder:\n{}\n{}", responder.log(), node_logs(&nodes)));
+    step(started, "the cluster brought the tunnel up");
+    let seg = segment_of(addr::CLIENT);
+    // The cluster initiated: its SPI is the initiator's, in the peer's segment.
+    assert_eq!((hex_field(&sa, "spi_i") >> 58) + 1, seg, "the IKE SA's segment: {sa:?}");
+    for (ns, dst) in [(&c.client, addr::SERVER), (&c.server, addr::CLIENT)] {
+        ns.wait_ping(dst, T).unwrap_or_else(|e| panic!("ping {dst}: {e}\n{}", node_logs(&nodes)));
+    }
+    step(started, "pings both ways");
+    let serving = serving_node(&live(&nodes));
+    let other = nodes[2 - serving].as_ref().expect("the other node");
+    let refused = ctl_refused(other, &["initiate", "net"]);
+    assert!(refused.contains("served by another node"), "{refused}");
+    let ike_sas = |t: &Tandem| t.ctl(&["sas"]).get("ike_sas").and_then(Json::as_array).map_or(0, <[Json]>::len);
+    assert_eq!(ike_sas(&responder), 1, "one IKE SA, from one node");
+
+    let gap = kill_under_ping(&c, addr::SERVER, &mut nodes, serving);
+    step(started, &format!("kill -9 node {serving}: longest ping gap {gap:?}"));
+    assert!(gap < Duration::from_secs(1), "failover gap {gap:?}\n{}", node_logs(&nodes));
+    // The node that took over found the SA mirrored and started none.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = initiator_sa(&responder).expect("the IKE SA");
+    assert_eq!(hex_field(&after, "spi_i"), hex_field(&sa, "spi_i"), "the same IKE SA");
+    assert_eq!(ike_sas(&responder), 1, "no second IKE SA after the takeover");
+    assert_eq!(child_field(&after, "replay_drops") + child_field(&after, "icv_drops"), 0, "{after:?}");
+    responder.stop();
     for t in nodes.into_iter().flatten() {
         t.stop();
     }

@@ -49,6 +49,11 @@ const SEGMENT: usize = 9216 + 18;
 /// Frames (or TCP super-packets) collected for the internal port before
 /// they are written.
 const COALESCE: usize = 64;
+/// How often a node checks that a connection with `start_action =
+/// "start"` is up.
+const KEEP_UP_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two attempts to bring such a connection up.
+const KEEP_UP_RETRY: Duration = Duration::from_secs(10);
 /// The sync socket's buffers (a resync is a burst).
 const SYNC_BUFFER: usize = 4 << 20;
 
@@ -264,6 +269,16 @@ struct Runtime {
     seen: HashMap<IkeSaId, Instant>,
     /// The external port's filter (see `trim`), if it has one.
     trim: Option<Trim>,
+    /// This node's attempts to bring the connection up.
+    keep_up: KeepUp,
+}
+
+/// When a connection that starts by itself was last checked and tried.
+#[derive(Default)]
+struct KeepUp {
+    next_check: Option<Instant>,
+    /// The IKE SA of the last attempt and when it started.
+    attempt: Option<(IkeSaId, Instant)>,
 }
 
 /// A filter that trims the ESP super-packets of segments not owned here.
@@ -319,6 +334,7 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         frames: Frames::new(int_offloads),
         seen: HashMap::new(),
         trim,
+        keep_up: KeepUp::default(),
     };
     let r = rt.run(calls).await;
     drop(control);
@@ -395,6 +411,7 @@ impl Runtime {
                     self.node.handle_timeout(t, &mut self.rng);
                     self.ext.link.handle_timeout(t);
                     self.int.link.handle_timeout(t);
+                    self.keep_up(t);
                     self.pump(t);
                     if leaving.is_some_and(|l| t >= l) {
                         info!("left the cluster");
@@ -730,9 +747,60 @@ impl Runtime {
                 Ok(message) => Reply::Done { message },
                 Err(message) => Reply::Error { message },
             },
-            Request::Initiate { .. } => {
-                Reply::Error { message: "not available on a cluster node yet (see tandem status)".into() }
+            Request::Initiate { child } if child == self.plan.child => match self.initiate(t) {
+                Ok((sa, remote)) => {
+                    Reply::Done { message: format!("initiating {child} to {remote} (IKE SA {:x})", sa.0) }
+                }
+                Err(message) => Reply::Error { message },
+            },
+            Request::Initiate { child } => Reply::Error { message: format!("no child named {child}") },
+        }
+    }
+
+    /// Starts the connection's IKE SA to its remote address from the VIP,
+    /// if this node serves the peer's segment.
+    fn initiate(&mut self, t: Instant) -> Result<(IkeSaId, SocketAddr), String> {
+        let Some(peer) = self.plan.remote else {
+            return Err(format!("{}: no remote address to initiate to", self.plan.child));
+        };
+        let remote = SocketAddr::new(peer, self.plan.ports.0);
+        match self.node.initiate(t, &mut self.rng, remote) {
+            Ok(sa) => {
+                self.keep_up.attempt = Some((sa, t));
+                info!(%remote, sa = format_args!("{:x}", sa.0), "initiating");
+                Ok((sa, remote))
             }
+            Err(e @ tandem_cluster::Error::NotServedHere(_)) => {
+                Err(format!("{e}: initiate on the node that serves it (tandem status shows which)"))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// `start_action = "start"` on a cluster: the node serving the peer's
+    /// segment brings the connection up whenever no node holds an IKE SA
+    /// with the peer (at start, and again after the peer deleted it or an
+    /// attempt failed), at most every [`KEEP_UP_RETRY`]. A node taking
+    /// the segment over finds the mirrored SA and starts none.
+    fn keep_up(&mut self, t: Instant) {
+        let Some(peer) = self.plan.remote.filter(|_| self.plan.initiate) else { return };
+        if self.keep_up.next_check.is_some_and(|n| t < n) {
+            return;
+        }
+        self.keep_up.next_check = Some(t + KEEP_UP_EVERY);
+        if !self.node.is_synced() || !self.node.owned().contains(segment_of(peer, self.cluster.count)) {
+            return;
+        }
+        if let Some((sa, at)) = self.keep_up.attempt
+            && (self.node.holds_ike_sa(sa) || t < at + KEEP_UP_RETRY)
+        {
+            return;
+        }
+        if self.node.has_ike_sa_with(peer) {
+            return;
+        }
+        if let Err(e) = self.initiate(t) {
+            warn!("bringing the connection up: {e}");
         }
     }
 

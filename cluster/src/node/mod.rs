@@ -40,7 +40,7 @@ use crate::spi::SegmentSpis;
 use crate::sync::channel::{Channel, ChannelConfig, ChannelEvent};
 use crate::sync::seal::{SyncKeys, new_epoch};
 use crate::sync::wire::{Message, OutboundCounter, ReplaySnapshot};
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
 use dataplane::{Dataplane, Received, ReceivedInPlace, Screen, Sent, SentInPlace};
 use packet::Outer;
@@ -427,6 +427,11 @@ impl Node {
     /// with the peer at `peer`.
     pub fn has_ike_sa_with(&self, peer: IpAddr) -> bool {
         self.ike.sa_ids().any(|id| self.ike.snapshot(id).is_some_and(|s| s.remote.ip() == peer))
+    }
+
+    /// Whether IKE SA `sa` still exists here (established or being set up).
+    pub fn holds_ike_sa(&self, sa: IkeSaId) -> bool {
+        self.ike.sa_ids().any(|id| id == sa)
     }
 
     /// Deletes IKE SA `sa` and its CHILD_SAs with the peer (RFC 7296

@@ -204,6 +204,10 @@ fn the_serving_node_terminates_an_ike_sa() {
     let segment = sa.segment.expect("a segment");
     let refused = w.operate(other, |n, now| n.terminate(now, &mut rng, sa.id)).expect("alive");
     assert_eq!(refused, Err(Error::NotServedHere(segment)), "only the owner terminates");
+    // Likewise only the owner of a peer's segment initiates to it.
+    let to = std::net::SocketAddr::new(addr, 500);
+    let refused = w.operate(other, |n, now| n.initiate(now, &mut rng, to)).expect("alive");
+    assert_eq!(refused, Err(Error::NotServedHere(segment)), "only the owner initiates");
     let deleted = w.clients[0].stats.ike_deleted;
     w.operate(owner, |n, now| n.terminate(now, &mut rng, sa.id)).expect("alive").expect("deleted");
     w.run_until(Duration::from_millis(3500));

@@ -148,7 +148,9 @@ impl Segments {
         };
         let headers = ETH_LEN + ip_len + l4_len;
         let payload = len.checked_sub(headers)?;
-        if ip_len < 20 || l4_len < 8 || size == 0 || l4.len() < l4_len {
+        // A TCP header's data offset may claim less than the header's 20
+        // octets; the segments' headers are written up to its checksum.
+        if ip_len < 20 || l4_len < if tcp { 20 } else { 8 } || size == 0 || l4.len() < l4_len {
             return None;
         }
         let (id, ip_sum, pseudo) = if ipv6 {
@@ -607,6 +609,16 @@ mod tests {
         finish_checksum(&mut f[ETH_LEN..], p);
         assert_eq!(f, want);
         assert_eq!(VnetHdr::default().classify(&f), Rx::Frame(None));
+    }
+
+    #[test]
+    fn refuses_a_tcp_header_shorter_than_twenty_octets() {
+        // Found by the offload_frame fuzz target: a data offset of 4 (16
+        // octets) made the segments' checksum write run past the header.
+        let mut f = tcp4(3000, 0x18);
+        f[ETH_LEN + 20 + 12] = 4 << 4;
+        let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_TCPV4, 1448, 34, 16));
+        assert_eq!(h.classify(&f), Rx::Unsupported);
     }
 
     #[test]

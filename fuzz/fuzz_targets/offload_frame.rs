@@ -1,0 +1,62 @@
+//! A received frame with its offload header (`virtio_net_hdr`), as a
+//! packet socket hands it over: classified, its checksum finished, a
+//! super-packet cut into segments (into buffers and in place), counted
+//! from a trimmed head, and the segments coalesced again; never a panic,
+//! and every segment lies within what was received.
+#![no_main]
+
+#[allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
+#[path = "../../src/gateway/frames.rs"]
+mod frames;
+
+use frames::{Coalescer, Rx, VNET_HDR_LEN, VnetHdr, finish_checksum};
+use libfuzzer_sys::fuzz_target;
+
+/// Room before a frame for its segments' headers, as the receive buffers
+/// have.
+const BEFORE: usize = 128;
+
+fuzz_target!(|data: &[u8]| {
+    // [virtio_net_hdr (10), extra length of the whole (2), frame...]
+    let Some((h, rest)) = data.split_first_chunk::<VNET_HDR_LEN>() else { return };
+    let Some(([a, b], frame)) = rest.split_first_chunk::<2>() else { return };
+    let hdr = VnetHdr::parse(h);
+    // As from a trimmed frame: its head and the length it came with.
+    let whole = frame.len() + usize::from(u16::from_be_bytes([*a, *b]));
+    assert!(hdr.packets(&frame[..frame.len().min(128)], whole) >= 1);
+    let mut merge = Coalescer::new(8, true);
+    match hdr.classify(frame) {
+        Rx::Frame(partial) => {
+            let mut f = frame.to_vec();
+            if let (Some(p), Some(ip)) = (partial, f.get_mut(14..)) {
+                finish_checksum(ip, p);
+            }
+            let _ = merge.push(&f);
+        }
+        Rx::Segment(s) => {
+            let n = s.count().min(64);
+            let mut out = vec![0u8; s.max_frame()];
+            for i in 0..n {
+                let len = s.write(frame, i, &mut out);
+                assert!(len <= out.len());
+                if len > 0 && !merge.push(&out[..len]) {
+                    let _ = merge.frames();
+                    merge.clear();
+                }
+            }
+            let mut buf = vec![0u8; BEFORE + frame.len()];
+            buf[BEFORE..].copy_from_slice(frame);
+            for i in 0..n {
+                if let Some(r) = s.in_place(&mut buf, BEFORE, i) {
+                    assert!(r.end <= buf.len());
+                    let seg = &mut buf[r];
+                    if let Some(ip) = seg.get_mut(14..) {
+                        finish_checksum(ip, s.partial());
+                    }
+                }
+            }
+        }
+        Rx::Unsupported => {}
+    }
+    let _ = merge.frames();
+});

@@ -871,7 +871,9 @@ fn three_nodes_kill_then_partition() {
 /// sends TCP super-packets (cut on the internal side), and the owner
 /// hands decrypted TCP to the server coalesced, with a GSO header. 32 MiB
 /// go each way; the owner decrypts and encrypts every ESP
-/// packet of the tunnel, and the standby counts every one of them.
+/// packet of the tunnel, and the standby counts every one of them, most
+/// of the inbound trimmed to their headers by its port filter. Then the
+/// owner is killed under an upload, and the other node takes it over.
 #[test]
 fn bulk_both_ways_with_offloads_on() {
     if !prerequisites() {
@@ -954,9 +956,37 @@ fn bulk_both_ways_with_offloads_on() {
     assert!(counter(&s, "trimmed") * 2 > counter(&s, "ext_super_packets"), "trimmed by the filter: {s:?}");
     assert_eq!(counter(&o, "passed_over") + counter(&o, "trimmed"), 0, "the owner decrypts all: {o:?}");
     step(started, &format!("node {serving} served {sent} packets in and {received} out, the other counted"));
+
+    // A failover under an upload: the standby's port filter trimmed the
+    // initiator's super-packets until it took the segment over, and
+    // passes them whole from then on.
+    let survivor = 3 - serving;
+    let decrypted = counter(&s, "decrypted");
+    let _srv = iperf_server(&c.server);
+    let iperf = c.client.spawn(&["iperf3", "-c", addr::SERVER, "-t", "4", "-J"]).expect("iperf3 client");
+    let ping = c
+        .client
+        .spawn(&["ping", "-D", "-n", "-i", "0.01", "-c", "350", "-W", "1", addr::SERVER])
+        .expect("ping");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut nodes = [Some(n1), Some(n2)];
+    if let Some(mut t) = nodes[serving - 1].take() {
+        t.process.kill();
+    }
+    let (bytes, gap) = finish(iperf, ping);
+    step(
+        started,
+        &format!("kill -9 node {serving} under an upload: {bytes} bytes, longest ping gap {gap:?}"),
+    );
+    let st = cluster_status(nodes[survivor - 1].as_ref().expect("the survivor"));
+    assert!(gap < Duration::from_secs(1), "failover gap {gap:?}\n{}", node_logs(&nodes));
+    assert!(counter(&st, "decrypted") > decrypted + 1000, "the survivor decrypts the upload: {st:?}");
+    let sa = initiator_sa(&initiator).expect("the IKE SA");
+    assert_eq!(child_field(&sa, "replay_drops") + child_field(&sa, "icv_drops"), 0, "initiator: {sa:?}");
     initiator.stop();
-    n1.stop();
-    n2.stop();
+    for t in nodes.into_iter().flatten() {
+        t.stop();
+    }
 }
 
 /// The logs of the nodes still running, for a failure message.
@@ -1225,7 +1255,8 @@ fn the_cluster_initiates_a_site_to_site_tunnel() {
     let other = nodes[2 - serving].as_ref().expect("the other node");
     let refused = ctl_refused(other, &["initiate", "net"]);
     assert!(refused.contains("served by another node"), "{refused}");
-    let ike_sas = |t: &Tandem| t.ctl(&["sas"]).get("ike_sas").and_then(Json::as_array).map_or(0, <[Json]>::len);
+    let ike_sas =
+        |t: &Tandem| t.ctl(&["sas"]).get("ike_sas").and_then(Json::as_array).map_or(0, <[Json]>::len);
     assert_eq!(ike_sas(&responder), 1, "one IKE SA, from one node");
 
     let gap = kill_under_ping(&c, addr::SERVER, &mut nodes, serving);

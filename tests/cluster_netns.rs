@@ -1156,71 +1156,34 @@ fn tap_ports() {
     }
 }
 
+/// `config` with its first `from` replaced by `to` (which must be there).
+fn edit(config: String, from: &str, to: &str) -> String {
+    assert!(config.contains(from), "{from:?} in the configuration");
+    config.replacen(from, to, 1)
+}
+
 /// A node's configuration for (i): the cluster brings a site-to-site
 /// tunnel to the client's gateway up itself (`start_action = "start"`),
 /// its internal network against the client's address.
 fn site_node_config(i: usize) -> String {
-    let replace = |s: String, from: &str, to: &str| {
-        assert!(s.contains(from), "{from:?} in the node configuration");
-        s.replacen(from, to, 1)
-    };
+    let client = addr::CLIENT;
     let mut s = node_config(i, 2);
-    s = replace(s, "name = \"rw\"", "name = \"site\"");
-    s = replace(
-        s,
-        "proposals = [\"aes256gcm16-prfsha256-x25519\"]",
-        &format!(
-            "remote_addrs = [\"{}\"]\nencap = true\nproposals = [\"aes256gcm16-prfsha256-x25519\"]",
-            addr::CLIENT
-        ),
-    );
-    s = replace(
+    s = edit(s, "name = \"rw\"", "name = \"site\"");
+    s = edit(s, "proposals = ", &format!("remote_addrs = [\"{client}\"]\nencap = true\nproposals = "));
+    s = edit(
         s,
         "[connections.remote]\nauth = \"psk\"",
-        &format!("[connections.remote]\nauth = \"psk\"\nid = \"{}\"", addr::CLIENT),
+        &format!("[connections.remote]\nauth = \"psk\"\nid = \"{client}\""),
     );
-    replace(
-        s,
-        "remote_ts = [\"dynamic\"]",
-        &format!("remote_ts = [\"{}/32\"]\nstart_action = \"start\"", addr::CLIENT),
-    )
+    edit(s, "remote_ts = [\"dynamic\"]", &format!("remote_ts = [\"{client}/32\"]\nstart_action = \"start\""))
 }
 
-/// The client's gateway for (i): a single Tandem gateway that waits for
-/// the cluster, its own address against the internal network.
+/// The client's gateway for (i): the initiator of the other tests, but
+/// waiting for the cluster, its own address against the internal network.
 fn site_responder_config() -> String {
-    format!(
-        r#"
-[[connections]]
-name = "site"
-local_addrs = ["{client}"]
-remote_addrs = ["{gw}"]
-proposals = ["aes256gcm16-prfsha256-x25519"]
-
-[connections.local]
-auth = "psk"
-id = "{client}"
-
-[connections.remote]
-auth = "psk"
-id = "{gw}"
-
-[[connections.children]]
-name = "net"
-local_ts = ["{client}/32"]
-remote_ts = ["{int}"]
-esp_proposals = ["aes256gcm16"]
-
-[[secrets.ike]]
-secret = "{PSK}"
-
-[log]
-level = "info"
-"#,
-        client = addr::CLIENT,
-        gw = addr::GATEWAY_EXT,
-        int = addr::INT_NET,
-    )
+    let s = edit(initiator_config(addr::CLIENT), "encap = true\n", "");
+    let s = edit(s, "start_action = \"start\"\n", "");
+    edit(s, "local_ts = [\"dynamic\"]", &format!("local_ts = [\"{}/32\"]", addr::CLIENT))
 }
 
 /// (i) The cluster as initiator: with `start_action = "start"`, the node
@@ -1237,7 +1200,7 @@ fn the_cluster_initiates_a_site_to_site_tunnel() {
     let _serial = one_at_a_time();
     let started = Instant::now();
     let c = build("cluster_i", 2);
-    let responder = Tandem::start(&c.client, &site_responder_config());
+    let responder = Tandem::start_until(&c.client, &site_responder_config(), "data path up");
     let start = |i| Tandem::start_until(c.node(i), &site_node_config(i), "cluster node up");
     let mut nodes = [Some(start(1)), Some(start(2))];
     wait_converged(&live(&nodes));
@@ -1248,7 +1211,10 @@ fn the_cluster_initiates_a_site_to_site_tunnel() {
     // The cluster initiated: its SPI is the initiator's, in the peer's segment.
     assert_eq!((hex_field(&sa, "spi_i") >> 58) + 1, seg, "the IKE SA's segment: {sa:?}");
     for (ns, dst) in [(&c.client, addr::SERVER), (&c.server, addr::CLIENT)] {
-        ns.wait_ping(dst, T).unwrap_or_else(|e| panic!("ping {dst}: {e}\n{}", node_logs(&nodes)));
+        ns.wait_ping(dst, T).unwrap_or_else(|e| {
+            let sas = responder.ctl(&["sas"]);
+            panic!("ping {dst}: {e}\n{}--- responder:\n{sas:?}\n{}", node_logs(&nodes), responder.log())
+        });
     }
     step(started, "pings both ways");
     let serving = serving_node(&live(&nodes));

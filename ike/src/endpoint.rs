@@ -458,6 +458,14 @@ impl Endpoint {
         s.delete(&self.config, rng, now, &mut self.out)
     }
 
+    /// Forgets IKE SA `sa` if it is still being set up (as initiator or
+    /// responder), sending nothing: for a cluster node whose segment moved
+    /// while the exchange was under way (the new owner, which never saw
+    /// it, starts its own). `Ok(false)` if the SA is up or ended.
+    pub fn abandon(&mut self, now: Instant, sa: IkeSaId) -> Result<bool, Error> {
+        self.with_sa(now, sa.0, |s, _, _, out| Ok(s.abandon(out)))
+    }
+
     /// Under load, an IKE_SA_INIT request must start with the COOKIE this
     /// endpoint computes from its nonce, the peer's address and SPI and a
     /// secret (RFC 7296 section 2.6); otherwise the COOKIE is sent back

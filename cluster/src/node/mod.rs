@@ -1268,8 +1268,13 @@ impl Node {
             for m in esp_messages(self.dp.esp_state(drop, false)) {
                 self.broadcast(now, &m);
             }
+            // Exchanges still setting an SA up end here: the peer's
+            // answer goes to the next owner, which starts its own if the
+            // SA was ours to start.
             for id in self.sas_in(drop) {
-                let _ = self.ike.deactivate(id);
+                if !matches!(self.ike.abandon(now, id), Ok(true)) {
+                    let _ = self.ike.deactivate(id);
+                }
             }
             self.owned = self.owned.difference(drop);
             self.broadcast(now, &Message::SegmentDrop { segments: drop });

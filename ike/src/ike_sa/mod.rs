@@ -1733,6 +1733,19 @@ impl IkeSa {
         self.last_response = Some(bytes);
     }
 
+    /// Drops an exchange still setting the SA up (its IKE_SA_INIT or
+    /// IKE_AUTH unanswered, or the peer's IKE_AUTH awaited) without a
+    /// word to the peer: `true` if it was one, and the SA is then gone.
+    pub(crate) fn abandon(&mut self, out: &mut Output) -> bool {
+        match self.state {
+            State::InitSent { .. } | State::InitReplied => {}
+            State::AuthSent { child_spi } => out.release_child_spi(child_spi),
+            State::Established | State::Deleted | State::Passive | State::Failed => return false,
+        }
+        self.state = State::Deleted;
+        true
+    }
+
     fn fail(&mut self, error: Error, out: &mut Output) {
         self.state = State::Failed;
         out.event(Event::IkeSaFailed { sa: self.id, error });

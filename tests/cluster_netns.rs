@@ -955,6 +955,10 @@ fn bulk_both_ways_with_offloads_on() {
     // Most of them the kernel never copied whole into the standby's ring.
     assert!(counter(&s, "trimmed") * 2 > counter(&s, "ext_super_packets"), "trimmed by the filter: {s:?}");
     assert_eq!(counter(&o, "passed_over") + counter(&o, "trimmed"), 0, "the owner decrypts all: {o:?}");
+    // The server's super-packets the standby counted whole, uncut; the
+    // owner cut and encrypted each.
+    assert!(counter(&s, "int_counted_uncut") > 100, "counted uncut: {s:?}");
+    assert_eq!(counter(&o, "int_counted_uncut"), 0, "the owner encrypts all: {o:?}");
     step(started, &format!("node {serving} served {sent} packets in and {received} out, the other counted"));
 
     // A failover under an upload: the standby's port filter trimmed the

@@ -183,6 +183,8 @@ struct Frames {
     passed_over: u64,
     /// External super-packets the port's filter trimmed to their headers.
     trimmed: u64,
+    /// Internal super-packets counted whole, uncut (not served here).
+    counted_uncut: u64,
 }
 
 impl Frames {
@@ -200,6 +202,7 @@ impl Frames {
             super_packets: [0; 2],
             passed_over: 0,
             trimmed: 0,
+            counted_uncut: 0,
         }
     }
 
@@ -512,6 +515,9 @@ impl Runtime {
             }
             Rx::Segment(s) => {
                 self.frames.super_packets[side as usize] += 1;
+                if matches!(side, Side::Internal) && self.count_uncut(t, i, at.clone(), s.count()) {
+                    return;
+                }
                 s
             }
             Rx::Unsupported => {
@@ -567,6 +573,19 @@ impl Runtime {
             };
             self.frame_in(t, side, buf, range, Some(segments.partial()));
         }
+    }
+
+    /// Whether internal frame `i` at `at`, a super-packet of `n` segments
+    /// to the cluster MAC, was counted whole: its SA's segment is not
+    /// served here, so there is nothing to cut it for.
+    fn count_uncut(&mut self, t: Instant, i: usize, at: Range<usize>, n: usize) -> bool {
+        let frame = &self.int.io.buf(i)[at];
+        if frame.get(..6) != Some(&self.cluster.internal.mac[..]) {
+            return false;
+        }
+        let counted = frame.get(14..).is_some_and(|p| self.node.count_internal(t, p, n as u64));
+        self.frames.counted_uncut += u64::from(counted);
+        counted
     }
 
     /// One frame at `at` in `buf`, with its transport checksum `partial`
@@ -943,6 +962,7 @@ impl Runtime {
             ("int_super_packets", self.frames.super_packets[Side::Internal as usize]),
             ("passed_over", self.frames.passed_over),
             ("trimmed", self.frames.trimmed),
+            ("int_counted_uncut", self.frames.counted_uncut),
         ];
         Status {
             version: env!("CARGO_PKG_VERSION").into(),

@@ -305,6 +305,19 @@ impl Dataplane {
         Ok(Some(SentInPlace::Encrypted(r)))
     }
 
+    /// Moves the counter of `packet`'s outbound SA by `n` if `owned` lacks
+    /// its segment (`n` packets with its headers, only counted here);
+    /// `false` for anything else: served, or no policy.
+    pub(crate) fn count(&mut self, packet: &[u8], owned: SegmentSet, n: u64) -> Result<bool, Error> {
+        let Some(&t) = self.spd.lookup(packet)? else { return Ok(false) };
+        if owned.contains(t.segment) {
+            return Ok(false);
+        }
+        let sa = self.sad.outbound_mut(t.sa).ok_or(Error::UnknownSa)?;
+        sa.advance_seq_to(sa.next_seq().saturating_add(n));
+        Ok(true)
+    }
+
     /// Jumps the outbound counters of the SAs in `segments` forward by
     /// `margin`: numbers the old owner may have used since its last sync
     /// are never sent again.

@@ -679,6 +679,21 @@ impl Node {
         }
     }
 
+    /// Counts `n` plaintext packets with the headers of `packet` (the
+    /// segments of a super-packet from the protected side, uncut) if this
+    /// node does not serve their SA's segment: as many calls of
+    /// [`Self::handle_internal_in_place`] would, for none of which it
+    /// encrypts. `false` (nothing counted) for anything else: served, no
+    /// policy, unreadable; cut the super-packet then and hand each segment
+    /// over.
+    pub fn count_internal(&mut self, now: Instant, packet: &[u8], n: u64) -> bool {
+        let counted = matches!(self.dp.count(packet, self.serving(now), n), Ok(true));
+        if counted {
+            self.stats.counted += n;
+        }
+        counted
+    }
+
     /// A plaintext IP packet from the protected side, towards a peer.
     pub fn handle_internal<R: CryptoRng + ?Sized>(&mut self, now: Instant, packet: &[u8], rng: &mut R) {
         match self.dp.send(packet, self.serving(now)) {

@@ -35,6 +35,7 @@
 #                               the repetitions, so a noisy machine's drift falls on
 #                               both cases alike
 #   STREAMS="1 4"               iperf3 -P values
+#   REVERSE=1                   the server sends, the client receives (iperf3 -R)
 #   TANDEM_BIN=path             use this tandem binary instead of `cargo build --release`
 #   CARGO_TARGET_DIR=dir        where cargo builds (default: the workspace's target/)
 #   OUT=dir                     results (default bench/results/<date-time>/)
@@ -64,6 +65,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 
 DURATION=${DURATION:-30}
 REPS=${REPS:-3}
+REVERSE=${REVERSE:-0}
 CASES=${CASES:-P S G T}
 STREAMS=${STREAMS:-1 4}
 T_NAT=${T_NAT:-auto}
@@ -627,7 +629,8 @@ run_iperf() {
         c0=$(pid_ticks "${CPU_PID[client]:-0}"); g0=$(pid_ticks "${CPU_PID[gw]:-0}"); h0=$(pid_ticks "${CPU_PID[gw2]:-0}")
         read -r t0 b0 < <(stat_total); e0=$(date +%s.%N)
         timeout $((DURATION + 30)) ip netns exec "$(ns client)" \
-            iperf3 -c "$SERVER" -t "$DURATION" -P "$p" --connect-timeout 5000 -J >"$json" 2>"$base.err" || true
+            iperf3 -c "$SERVER" -t "$DURATION" -P "$p" --connect-timeout 5000 -J $([ "$REVERSE" = 1 ] && echo -R) \
+            >"$json" 2>"$base.err" || true
         read -r t1 b1 < <(stat_total); e1=$(date +%s.%N)
         c1=$(pid_ticks "${CPU_PID[client]:-0}"); g1=$(pid_ticks "${CPU_PID[gw]:-0}"); h1=$(pid_ticks "${CPU_PID[gw2]:-0}")
         if [ "${#CLUSTER_CONFS[@]}" -gt 0 ]; then
@@ -1049,7 +1052,7 @@ log "results in $OUT; DURATION=${DURATION}s REPS=$REPS CASES='$CASES' STREAMS='$
     echo "tandem: ${TANDEM_BIN:-} (modified $(date -r "${TANDEM_BIN:-/}" -Is 2>/dev/null || echo '?')); workspace at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '+local changes') when the run started"
     echo "strongSwan: $(dpkg-query -W -f '${Package} ${Version}' "$(basename "$CHARON" | sed 's/^charon$/strongswan-charon/')" 2>/dev/null || true) ($CHARON)"
     echo "iperf3: $(iperf3 --version | head -1)"
-    echo "DURATION=$DURATION REPS=$REPS STREAMS='$STREAMS' IKE=$IKE_PROPOSAL ESP=$ESP_PROPOSAL"
+    echo "DURATION=$DURATION REPS=$REPS STREAMS='$STREAMS' REVERSE=$REVERSE IKE=$IKE_PROPOSAL ESP=$ESP_PROPOSAL"
 } >"$OUT/environment.txt"
 
 FAILED=()
@@ -1098,7 +1101,7 @@ SUM=$OUT/summary.md
 {
     echo "# iperf3 through network namespaces, $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "\`$(basename "$0")\` with DURATION=${DURATION}s, REPS=$REPS, TCP client -> server, IKE \`$IKE_PROPOSAL\`, ESP \`$ESP_PROPOSAL\` (UDP-encapsulated)."
+    echo "\`$(basename "$0")\` with DURATION=${DURATION}s, REPS=$REPS, TCP $([ "$REVERSE" = 1 ] && echo "server -> client (-R)" || echo "client -> server"), IKE \`$IKE_PROPOSAL\`, ESP \`$ESP_PROPOSAL\` (UDP-encapsulated)."
     echo "Medians over the repetitions. CPU: % of one CPU over the transfer (utime+stime from /proc/<pid>/stat), client side / gateway side; machine: % of all $(nproc) CPUs busy."
     echo
     echo "| case | what | 1 stream Gbit/s | 4 streams Gbit/s | vs plain (1 / 4) | processes | CPU 1 stream | CPU 4 streams | machine busy (1 / 4) |"

@@ -570,6 +570,12 @@ impl Endpoint {
         self.sas.get(&sa.0).and_then(IkeSa::established_snapshot)
     }
 
+    /// Whether an established IKE SA (or a PASSIVE mirror) with the peer
+    /// at `peer` exists.
+    pub fn has_sa_with(&self, peer: IpAddr) -> bool {
+        self.sas.values().any(|sa| sa.is_up_with(peer))
+    }
+
     /// Takes over a PASSIVE mirror: it goes live and answers from now on.
     pub fn activate(&mut self, now: Instant, sa: IkeSaId) -> Result<(), Error> {
         self.sas.get_mut(&sa.0).ok_or(Error::UnknownSa)?.activate(now);

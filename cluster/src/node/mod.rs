@@ -426,7 +426,7 @@ impl Node {
     /// Whether this node holds an established IKE SA (served or mirrored)
     /// with the peer at `peer`.
     pub fn has_ike_sa_with(&self, peer: IpAddr) -> bool {
-        self.ike.sa_ids().any(|id| self.ike.snapshot(id).is_some_and(|s| s.remote.ip() == peer))
+        self.ike.has_sa_with(peer)
     }
 
     /// Whether IKE SA `sa` still exists here (established or being set up).

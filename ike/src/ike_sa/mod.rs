@@ -1457,6 +1457,11 @@ impl IkeSa {
         })
     }
 
+    /// Whether the SA is up (or mirrored) with the peer at `peer`.
+    pub(crate) fn is_up_with(&self, peer: IpAddr) -> bool {
+        matches!(self.state, State::Established | State::Passive) && self.remote.ip() == peer
+    }
+
     /// The state of an established or PASSIVE SA, for a node that
     /// (re)joins the cluster; `None` for SAs not (or no longer) up.
     pub(crate) fn established_snapshot(&self) -> Option<IkeSaState> {

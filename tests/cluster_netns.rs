@@ -917,11 +917,12 @@ fn bulk_both_ways_with_offloads_on() {
     let (owner, standby) = if serving == 1 { (&n1, &n2) } else { (&n2, &n1) };
     let (o, s) = (cluster_status(owner), cluster_status(standby));
     eprintln!(
-        "initiator: {sent} ESP packets out, {received} in; owner: {} decrypted, {} encrypted; standby: {} \
-         verified, {} skipped ({} passed over), {} counted; super-packets external / internal: {} / {} \
-         ({} trimmed)",
+        "initiator: {sent} ESP packets out, {received} in; owner: {} decrypted, {} encrypted ({} \
+         super-packets); standby: {} verified, {} skipped ({} passed over), {} counted; super-packets \
+         external / internal: {} / {} ({} trimmed)",
         counter(&o, "decrypted"),
         counter(&o, "encrypted"),
+        counter(&o, "ext_super_packets_sent"),
         counter(&s, "verified"),
         counter(&s, "skipped"),
         counter(&s, "passed_over"),
@@ -959,6 +960,9 @@ fn bulk_both_ways_with_offloads_on() {
     // owner cut and encrypted each.
     assert!(counter(&s, "int_counted_uncut") > 100, "counted uncut: {s:?}");
     assert_eq!(counter(&o, "int_counted_uncut"), 0, "the owner encrypts all: {o:?}");
+    // The owner's ESP to the initiator left in UDP GSO super-packets.
+    assert!(counter(&o, "ext_super_packets_sent") > 100, "UDP GSO batches to the initiator: {o:?}");
+    assert_eq!(counter(&s, "ext_super_packets_sent"), 0, "the standby sends no ESP: {s:?}");
     step(started, &format!("node {serving} served {sent} packets in and {received} out, the other counted"));
 
     // A failover under an upload: the standby's port filter trimmed the

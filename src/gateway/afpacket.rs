@@ -271,12 +271,48 @@ impl TxBatch {
     }
 }
 
+/// Messages for [`PacketPort::send_batch`], each an offload header
+/// (empty: nothing to finish) and a frame in one piece or more.
+#[derive(Default)]
+pub(crate) struct Messages<'a> {
+    /// Each message's header and pieces, one message after the other.
+    pieces: Vec<&'a [u8]>,
+    /// Where each message's pieces end.
+    ends: Vec<usize>,
+}
+
+impl<'a> Messages<'a> {
+    /// Adds a message: `frame` with the offload header `hdr`.
+    pub(crate) fn push(&mut self, hdr: &'a [u8], frame: &'a [u8]) {
+        self.push_pieces(hdr, [frame]);
+    }
+
+    /// Adds a message: the frame made of `pieces`, with the offload
+    /// header `hdr`.
+    pub(crate) fn push_pieces(&mut self, hdr: &'a [u8], pieces: impl IntoIterator<Item = &'a [u8]>) {
+        self.pieces.push(hdr);
+        self.pieces.extend(pieces);
+        self.ends.push(self.pieces.len());
+    }
+
+    /// How many messages there are.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Message `i`: its header, then its pieces.
+    fn get(&self, i: usize) -> &[&'a [u8]] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.pieces[from..self.ends[i]]
+    }
+}
+
 /// What a batched send did.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Sent {
-    /// Frames the kernel took.
-    pub(crate) frames: usize,
-    /// Frames dropped: queue full, or refused.
+    /// Messages the kernel took.
+    pub(crate) messages: usize,
+    /// Messages dropped: queue full, or refused.
     pub(crate) dropped: usize,
     /// System calls made.
     pub(crate) calls: usize,
@@ -572,45 +608,59 @@ impl PacketPort {
         }
     }
 
-    /// Writes `frames`, each `(offload header, frame)`, in as few system
-    /// calls as `tx` allows. An empty header stands for "nothing to
-    /// finish"; a port without offload headers ([`Self::offloads`]) takes
-    /// only empty ones. A full queue drops the rest, as a switch port
-    /// would; a frame the kernel refuses is dropped alone.
-    pub(crate) fn send_batch(&self, tx: &mut TxBatch, frames: &[(&[u8], &[u8])]) -> Sent {
+    /// Writes `msgs` in as few system calls as `tx` allows. A port
+    /// without offload headers ([`Self::offloads`]) takes only messages
+    /// whose header is empty (nothing to finish). A full queue drops the
+    /// rest, as a switch port would; a message the kernel refuses is
+    /// dropped alone.
+    pub(crate) fn send_batch(&self, tx: &mut TxBatch, msgs: &Messages<'_>) -> Sent {
         if matches!(self.rx, Rx::Tap(_)) {
-            return self.send_tap(frames);
+            return self.send_tap(msgs);
         }
         let fd = self.io.get_ref().as_raw_fd();
-        fn head(vnet: bool, h: &[u8]) -> &[u8] {
-            match (vnet, h.is_empty()) {
+        // A message's first piece is its offload header, sent only on a
+        // port that takes them.
+        let mut iovs = Vec::with_capacity(msgs.pieces.len());
+        for i in 0..msgs.len() {
+            let m = msgs.get(i);
+            let h: &[u8] = match (self.vnet, m[0].is_empty()) {
                 (true, true) => &NO_OFFLOAD,
-                (true, false) => h,
+                (true, false) => m[0],
                 (false, _) => &[],
-            }
+            };
+            iovs.push(IoSlice::new(h));
+            iovs.extend(m[1..].iter().map(|p| IoSlice::new(p)));
         }
+        let mut from = 0;
+        let per_msg: Vec<&[IoSlice<'_>]> = msgs
+            .ends
+            .iter()
+            .map(|&end| {
+                let m = &iovs[from..end];
+                from = end;
+                m
+            })
+            .collect();
         let mut sent = Sent::default();
-        let mut rest = frames;
-        while !rest.is_empty() {
-            let chunk = &rest[..rest.len().min(tx.none.len())];
-            let iovs: Vec<[IoSlice<'_>; 2]> =
-                chunk.iter().map(|(h, f)| [IoSlice::new(head(self.vnet, h)), IoSlice::new(f)]).collect();
+        let mut done = 0;
+        while done < per_msg.len() {
+            let chunk = &per_msg[done..per_msg.len().min(done + tx.none.len())];
             sent.calls += 1;
             let r =
-                sendmmsg(fd, &mut tx.headers, iovs.iter(), &tx.none[..chunk.len()], [], MsgFlags::empty());
+                sendmmsg(fd, &mut tx.headers, chunk.iter(), &tx.none[..chunk.len()], [], MsgFlags::empty());
             match r.map(Iterator::count) {
                 Ok(n) if n > 0 => {
-                    sent.frames += n;
-                    rest = &rest[n..];
+                    sent.messages += n;
+                    done += n;
                 }
                 Err(nix::errno::Errno::EAGAIN) | Ok(_) => {
-                    sent.dropped += rest.len();
+                    sent.dropped += per_msg.len() - done;
                     break;
                 }
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(_) => {
                     sent.dropped += 1;
-                    rest = &rest[1..];
+                    done += 1;
                 }
             }
         }
@@ -619,14 +669,15 @@ impl PacketPort {
 }
 
 impl PacketPort {
-    /// [`Self::send_batch`] on a TAP device: a `write` per frame (which
+    /// [`Self::send_batch`] on a TAP device: a `writev` per message (a TAP
     /// takes no offload header).
-    fn send_tap(&self, frames: &[(&[u8], &[u8])]) -> Sent {
+    fn send_tap(&self, msgs: &Messages<'_>) -> Sent {
         let mut sent = Sent::default();
-        for (_, f) in frames {
+        for i in 0..msgs.len() {
+            let iovs: Vec<IoSlice<'_>> = msgs.get(i).iter().skip(1).map(|p| IoSlice::new(p)).collect();
             sent.calls += 1;
-            match nix::unistd::write(self.io.get_ref(), f) {
-                Ok(_) => sent.frames += 1,
+            match nix::sys::uio::writev(self.io.get_ref(), &iovs) {
+                Ok(_) => sent.messages += 1,
                 Err(_) => sent.dropped += 1,
             }
         }

@@ -7,12 +7,13 @@
 //! VIPs.
 
 use super::GatewayError;
-use super::afpacket::{FRAME_AT, PacketPort, TAIL, TxBatch};
+use super::afpacket::{FRAME_AT, Messages, PacketPort, TAIL, TxBatch};
 use super::control::{self, Call};
 use super::driver::Plan;
 use super::driver::{now, ts_text};
 use super::frames::{Coalescer, Partial, Rx, finish_checksum};
 use super::trim::{self, TrimPlan};
+use super::udp_gso;
 use crate::control::{
     ChildSaView, ClusterStatus, IkeSaView, MemberView, Reply, Request, SegmentAction, Status,
 };
@@ -135,14 +136,17 @@ impl Port {
             frames.push(frame);
         }
         if !frames.is_empty() {
-            let refs: Vec<(&[u8], &[u8])> = frames.iter().map(|f| (&[][..], f.as_slice())).collect();
-            self.send(&refs);
+            let mut msgs = Messages::default();
+            for f in &frames {
+                msgs.push(&[], f);
+            }
+            self.send(&msgs);
         }
     }
 
-    /// Writes `frames`, each `(offload header, frame)`, in batches.
-    fn send(&mut self, frames: &[(&[u8], &[u8])]) {
-        let sent = self.io.send_batch(&mut self.tx, frames);
+    /// Writes `msgs` in batches.
+    fn send(&mut self, msgs: &Messages<'_>) {
+        let sent = self.io.send_batch(&mut self.tx, msgs);
         if sent.dropped > 0 {
             self.send_drops += sent.dropped as u64;
             debug!(port = self.io.name(), dropped = sent.dropped, "frames dropped on sending");
@@ -185,6 +189,9 @@ struct Frames {
     trimmed: u64,
     /// Internal super-packets counted whole, uncut (not served here).
     counted_uncut: u64,
+    /// UDP GSO super-packets written to the external port (runs of ESP
+    /// packets to one peer).
+    udp_super_packets: u64,
 }
 
 impl Frames {
@@ -203,6 +210,7 @@ impl Frames {
             passed_over: 0,
             trimmed: 0,
             counted_uncut: 0,
+            udp_super_packets: 0,
         }
     }
 
@@ -220,7 +228,7 @@ impl Frames {
     fn send(&mut self, ext: &mut Port, int: &mut Port) {
         if !self.to_ext.is_empty() {
             let segments = &self.segments;
-            let frames: Vec<(&[u8], &[u8])> = self
+            let frames: Vec<&[u8]> = self
                 .to_ext
                 .iter()
                 .map(|(b, r)| {
@@ -228,10 +236,18 @@ impl Frames {
                         Buf::Rx(i) => int.io.buf(i),
                         Buf::Segment(i) => &segments[i],
                     };
-                    (&[][..], &buf[r.clone()])
+                    &buf[r.clone()]
                 })
                 .collect();
-            ext.send(&frames);
+            // Runs of ESP packets to one peer go as UDP GSO super-packets
+            // where the port takes offload headers.
+            let runs = udp_gso::runs(&frames, ext.io.offloads());
+            let mut msgs = Messages::default();
+            for r in &runs {
+                self.udp_super_packets += u64::from(r.count > 1);
+                msgs.push_pieces(r.vnet(), r.pieces(&frames));
+            }
+            ext.send(&msgs);
             self.to_ext.clear();
         }
         send_coalesced(&mut self.to_int, int);
@@ -245,8 +261,11 @@ fn send_coalesced(c: &mut Coalescer, port: &mut Port) {
         return;
     }
     let frames = c.frames();
-    let refs: Vec<(&[u8], &[u8])> = frames.iter().map(|(h, f)| (&h[..], *f)).collect();
-    port.send(&refs);
+    let mut msgs = Messages::default();
+    for (h, f) in &frames {
+        msgs.push(h, f);
+    }
+    port.send(&msgs);
     c.clear();
 }
 
@@ -963,6 +982,7 @@ impl Runtime {
             ("passed_over", self.frames.passed_over),
             ("trimmed", self.frames.trimmed),
             ("int_counted_uncut", self.frames.counted_uncut),
+            ("ext_super_packets_sent", self.frames.udp_super_packets),
         ];
         Status {
             version: env!("CARGO_PKG_VERSION").into(),

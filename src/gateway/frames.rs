@@ -16,18 +16,18 @@ use tandem_esp::wire::{checksum_add, checksum_finish, checksum_fold};
 /// Octets of a `virtio_net_hdr` (without `num_buffers`).
 pub(crate) const VNET_HDR_LEN: usize = 10;
 /// Octets of an Ethernet header.
-const ETH_LEN: usize = 14;
+pub(crate) const ETH_LEN: usize = 14;
 
-const F_NEEDS_CSUM: u8 = 1;
+pub(crate) const F_NEEDS_CSUM: u8 = 1;
 const GSO_NONE: u8 = 0;
 const GSO_TCPV4: u8 = 1;
 const GSO_UDP: u8 = 3;
 const GSO_TCPV6: u8 = 4;
-const GSO_UDP_L4: u8 = 5;
+pub(crate) const GSO_UDP_L4: u8 = 5;
 const GSO_ECN: u8 = 0x80;
 
 const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
+pub(crate) const PROTO_UDP: u8 = 17;
 
 /// A received frame's `virtio_net_hdr` (host byte order, as packet sockets
 /// write it on little-endian hosts).

@@ -17,6 +17,7 @@ mod plan;
 mod trim;
 mod tun;
 mod udp;
+mod udp_gso;
 
 pub(crate) use driver::{Plan, run};
 

@@ -1,13 +1,19 @@
 //! A received frame with its offload header (`virtio_net_hdr`), as a
 //! packet socket hands it over: classified, its checksum finished, a
 //! super-packet cut into segments (into buffers and in place), counted
-//! from a trimmed head, and the segments coalesced again; never a panic,
-//! and every segment lies within what was received.
+//! from a trimmed head, and the segments coalesced again, and joined into
+//! UDP GSO super-packets as the external port sends them; never a panic,
+//! every segment lies within what was received, and a joined message
+//! holds every octet of payload of its frames.
 #![no_main]
 
 #[allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
 #[path = "../../src/gateway/frames.rs"]
 mod frames;
+
+#[allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
+#[path = "../../src/gateway/udp_gso.rs"]
+mod udp_gso;
 
 use frames::{Coalescer, Rx, VNET_HDR_LEN, VnetHdr, finish_checksum};
 use libfuzzer_sys::fuzz_target;
@@ -32,18 +38,27 @@ fuzz_target!(|data: &[u8]| {
                 finish_checksum(ip, p);
             }
             let _ = merge.push(&f);
+            joined(&[&f, &f, frame]);
         }
         Rx::Segment(s) => {
             let n = s.count().min(64);
             let mut out = vec![0u8; s.max_frame()];
+            let mut cut = Vec::new();
             for i in 0..n {
                 let len = s.write(frame, i, &mut out);
                 assert!(len <= out.len());
+                cut.push(out[..len].to_vec());
                 if len > 0 && !merge.push(&out[..len]) {
                     let _ = merge.frames();
                     merge.clear();
                 }
             }
+            // The segments (and the frame itself, and a frame cut in two)
+            // as frames to send.
+            let mut to_send: Vec<&[u8]> = cut.iter().map(Vec::as_slice).collect();
+            to_send.push(frame);
+            to_send.push(&frame[..frame.len() / 2]);
+            joined(&to_send);
             let mut buf = vec![0u8; BEFORE + frame.len()];
             buf[BEFORE..].copy_from_slice(frame);
             for i in 0..n {
@@ -56,7 +71,26 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Rx::Unsupported => {}
+        Rx::Unsupported => joined(&[frame, frame]),
     }
     let _ = merge.frames();
 });
+
+/// Joins `frames` as the external port would, and checks that the runs
+/// cover them in order and that a joined message keeps every payload.
+fn joined(frames: &[&[u8]]) {
+    let runs = udp_gso::runs(frames, true);
+    let mut next = 0;
+    for r in &runs {
+        assert_eq!(r.first, next);
+        assert!(r.count >= 1 && r.count <= udp_gso::MAX_SEGMENTS);
+        next += r.count;
+        let len: usize = r.pieces(frames).map(<[u8]>::len).sum();
+        let whole: usize = frames[r.first..r.first + r.count].iter().map(|f| f.len()).sum();
+        assert!(len <= whole);
+        if r.count == 1 {
+            assert_eq!(len, whole);
+        }
+    }
+    assert_eq!(next, frames.len());
+}

@@ -251,3 +251,48 @@ fn a_reload_deletes_the_served_sas_outside_the_new_selectors() {
         assert!(served.iter().all(|id| !left.contains(id)), "node {i} dropped them");
     }
 }
+
+#[test]
+fn each_node_names_the_hosts_of_the_segments_it_does_not_own() {
+    use std::collections::BTreeSet;
+    use std::net::IpAddr;
+    use std::time::Duration;
+    use tandem::sim::{SimConfig, World};
+
+    // What the internal port's filter trims: the peers' single-address
+    // selectors of the CHILD_SAs a node does not serve, and only those.
+    let hosts = |w: &World, i: u8, served: bool| -> BTreeSet<IpAddr> {
+        let sas = w.node(i).expect("alive").sas();
+        sas.iter()
+            .filter(|r| r.served == served)
+            .flat_map(|r| r.children.iter().flat_map(|c| c.remote_ts.iter()))
+            .filter(|ts| ts.start_addr == ts.end_addr)
+            .map(|ts| ts.start_addr)
+            .collect()
+    };
+    let foreign = |w: &World, i: u8| -> BTreeSet<IpAddr> {
+        w.node(i).expect("alive").foreign_hosts().into_iter().collect()
+    };
+    let mut w = World::new(SimConfig::new(19, 3, 6)).expect("site");
+    w.run_until(Duration::from_secs(3));
+    for i in 0..3 {
+        let (theirs, ours) = (hosts(&w, i, false), hosts(&w, i, true));
+        assert!(!theirs.is_empty() && !ours.is_empty(), "node {i} serves some clients and mirrors others");
+        assert_eq!(foreign(&w, i), &theirs - &ours, "node {i}");
+    }
+    // The owner of client 0 dies: its heir no longer names the client's
+    // host, and the third node still does.
+    let owner = scenario::owner_of_client(&w, 0).expect("an owner");
+    let host = hosts(&w, owner, true);
+    let generation = w.node(owner).expect("alive").sa_generation();
+    assert!(generation > 0, "SAs were installed");
+    w.kill(owner);
+    w.run_until(Duration::from_secs(5));
+    let heir = scenario::owner_of_client(&w, 0).expect("a new owner");
+    assert_ne!(heir, owner);
+    let third = (0..3).find(|&i| i != owner && i != heir).expect("a third node");
+    assert!(foreign(&w, heir).is_disjoint(&host), "the heir serves them now");
+    let still = foreign(&w, third);
+    let theirs = hosts(&w, third, false);
+    assert_eq!(still, &theirs - &hosts(&w, third, true), "the third node");
+}

@@ -11,7 +11,7 @@ use super::afpacket::{FRAME_AT, Messages, PacketPort, TAIL, TxBatch};
 use super::control::{self, Call};
 use super::driver::Plan;
 use super::driver::{now, ts_text};
-use super::frames::{Coalescer, Partial, Rx, finish_checksum};
+use super::frames::{Coalescer, ETH_LEN, Partial, Rx, finish_checksum, head_packet};
 use super::trim::{self, TrimPlan};
 use super::udp_gso;
 use crate::control::{
@@ -57,6 +57,9 @@ const KEEP_UP_EVERY: Duration = Duration::from_secs(1);
 const KEEP_UP_RETRY: Duration = Duration::from_secs(10);
 /// The sync socket's buffers (a resync is a burst).
 const SYNC_BUFFER: usize = 4 << 20;
+/// The internal port's filter is rebuilt for new or removed CHILD_SAs at
+/// most this often.
+const HOST_TRIM_GAP: Duration = Duration::from_millis(20);
 
 /// A cluster node's plan besides its connection.
 #[derive(Debug)]
@@ -189,6 +192,9 @@ struct Frames {
     trimmed: u64,
     /// Internal super-packets counted whole, uncut (not served here).
     counted_uncut: u64,
+    /// Internal super-packets the port's filter trimmed to their headers,
+    /// counted by those (to hosts not served here).
+    int_trimmed: u64,
     /// UDP GSO super-packets written to the external port (runs of ESP
     /// packets to one peer).
     udp_super_packets: u64,
@@ -210,6 +216,7 @@ impl Frames {
             passed_over: 0,
             trimmed: 0,
             counted_uncut: 0,
+            int_trimmed: 0,
             udp_super_packets: 0,
         }
     }
@@ -291,6 +298,8 @@ struct Runtime {
     seen: HashMap<IkeSaId, Instant>,
     /// The external port's filter (see `trim`), if it has one.
     trim: Option<Trim>,
+    /// The internal port's filter, if it has one.
+    host_trim: Option<HostTrim>,
     /// This node's attempts to bring the connection up.
     keep_up: KeepUp,
 }
@@ -309,6 +318,16 @@ struct Trim {
     /// The owned segments the attached filter passes whole (`None`: none
     /// attached yet).
     attached: Option<SegmentSet>,
+}
+
+/// A filter that trims the plaintext super-packets to hosts of segments
+/// not owned here (see `trim::hosts_program`).
+struct HostTrim {
+    /// The longest frame that is not a super-packet.
+    longest: u32,
+    /// The owned segments and SA generation the attached filter was built
+    /// for, and when (`None`: none attached yet).
+    attached: Option<(SegmentSet, u64, Instant)>,
 }
 
 /// Runs a cluster node until SIGTERM or SIGINT.
@@ -344,6 +363,10 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         },
         attached: None,
     });
+    let host_trim = int
+        .io
+        .can_trim()
+        .then(|| HostTrim { longest: u32::try_from(int.io.mtu() + 18).unwrap_or(u32::MAX), attached: None });
     let mut rt = Runtime {
         plan,
         cluster,
@@ -356,6 +379,7 @@ pub(crate) async fn serve(plan: Plan, cluster: ClusterPlan) -> Result<(), Gatewa
         frames: Frames::new(int_offloads),
         seen: HashMap::new(),
         trim,
+        host_trim,
         keep_up: KeepUp::default(),
     };
     let r = rt.run(calls).await;
@@ -512,6 +536,24 @@ impl Runtime {
                     self.frames.passed_over += n as u64;
                     self.frames.trimmed += 1;
                     self.frames.super_packets[side as usize] += u64::from(n > 1);
+                }
+                Some((hdr, head, len)) if matches!(side, Side::Internal) => {
+                    let head = &port.io.buf(i)[head];
+                    let n = hdr.packets(head, len);
+                    let mut ip = [0u8; trim::HOST_HEAD as usize];
+                    let counted = head
+                        .get(ETH_LEN..)
+                        .and_then(|h| head_packet(h, &mut ip))
+                        .is_some_and(|p| self.node.count_internal(t, p, n as u64));
+                    if counted {
+                        self.frames.int_trimmed += 1;
+                        self.frames.super_packets[side as usize] += u64::from(n > 1);
+                    } else {
+                        // Served here after all: the filter is about to
+                        // change (a segment taken over), and the frame is
+                        // lost, as to a switch.
+                        self.frames.dropped += 1;
+                    }
                 }
                 _ => self.frames.dropped += 1,
             }
@@ -720,13 +762,14 @@ impl Runtime {
         }
         self.ext.flush();
         self.int.flush();
-        self.retrim();
+        self.retrim(t);
     }
 
     /// Attaches a new filter to the external port if the owned segments
     /// changed since the last (the kernel swaps filters at once). A port
     /// that takes none gets none again, and keeps every frame whole.
-    fn retrim(&mut self) {
+    fn retrim(&mut self, t: Instant) {
+        self.retrim_hosts(t);
         let Some(f) = &mut self.trim else { return };
         let owned = self.node.owned();
         if f.attached == Some(owned) {
@@ -741,6 +784,35 @@ impl Runtime {
             Err(e) => {
                 warn!("the external port takes no filter, every frame stays whole: {e}");
                 self.trim = None;
+            }
+        }
+    }
+
+    /// Attaches a new filter to the internal port if the owned segments
+    /// changed since the last, or the CHILD_SAs did and the last is at
+    /// least [`HOST_TRIM_GAP`] old (a burst of new SAs rebuilds it once).
+    /// A filter a little behind only keeps more frames whole than it
+    /// might.
+    fn retrim_hosts(&mut self, t: Instant) {
+        let Some(h) = &mut self.host_trim else { return };
+        let (owned, generation) = (self.node.owned(), self.node.sa_generation());
+        let due = match h.attached {
+            None => true,
+            Some((o, g, at)) => o != owned || (g != generation && t >= at + HOST_TRIM_GAP),
+        };
+        if !due {
+            return;
+        }
+        let hosts = self.node.foreign_hosts();
+        let program = trim::hosts_program(self.cluster.internal.mac, h.longest, &hosts);
+        match self.int.io.attach_filter(&trim::sock_filters(&program)) {
+            Ok(()) => {
+                debug!(hosts = hosts.len(), "internal port filter attached");
+                h.attached = Some((owned, generation, t));
+            }
+            Err(e) => {
+                warn!("the internal port takes no filter, every frame stays whole: {e}");
+                self.host_trim = None;
             }
         }
     }
@@ -982,6 +1054,7 @@ impl Runtime {
             ("passed_over", self.frames.passed_over),
             ("trimmed", self.frames.trimmed),
             ("int_counted_uncut", self.frames.counted_uncut),
+            ("int_trimmed", self.frames.int_trimmed),
             ("ext_super_packets_sent", self.frames.udp_super_packets),
         ];
         Status {

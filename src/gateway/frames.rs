@@ -518,6 +518,24 @@ fn super_packet(frame: &mut [u8], f: &Flow) -> [u8; VNET_HDR_LEN] {
     h
 }
 
+/// The head of an IP packet that a socket filter cut short, copied to
+/// `out` (at most its length) and made a packet of its own: its length
+/// field says what was kept, so a parser takes its headers. `None` if the
+/// head holds no whole IPv4 or IPv6 header.
+pub(crate) fn head_packet<'a>(head: &[u8], out: &'a mut [u8]) -> Option<&'a [u8]> {
+    let n = head.len().min(out.len());
+    let p = &mut out[..n];
+    p.copy_from_slice(&head[..n]);
+    match p.first()? >> 4 {
+        4 if n >= 20 && usize::from(p[0] & 0x0f) * 4 <= n => {
+            p[2..4].copy_from_slice(&u16::try_from(n).ok()?.to_be_bytes());
+        }
+        6 if n >= 40 => p[4..6].copy_from_slice(&u16::try_from(n - 40).ok()?.to_be_bytes()),
+        _ => return None,
+    }
+    Some(p)
+}
+
 /// Completes the checksum the sender left partial in the IP packet
 /// `packet` (what a NIC does for `CHECKSUM_PARTIAL`): the ones'-complement
 /// sum of `packet[p.start..]`, which includes the pseudo-header sum already
@@ -619,6 +637,27 @@ mod tests {
         f[ETH_LEN + 20 + 12] = 4 << 4;
         let h = VnetHdr::parse(&hdr(F_NEEDS_CSUM, GSO_TCPV4, 1448, 34, 16));
         assert_eq!(h.classify(&f), Rx::Unsupported);
+    }
+
+    #[test]
+    fn makes_a_packet_of_a_head() {
+        let f = tcp4(3000, 0x18);
+        let mut out = [0u8; 120];
+        let p = head_packet(&f[ETH_LEN..], &mut out).expect("an IPv4 head");
+        assert_eq!((p.len(), u16::from_be_bytes([p[2], p[3]])), (120, 120));
+        assert_eq!(&p[4..], &f[ETH_LEN + 4..ETH_LEN + 120]);
+        let mut v6 = vec![0u8; 200];
+        v6[0] = 0x60;
+        let p = head_packet(&v6, &mut out).expect("an IPv6 head");
+        assert_eq!(u16::from_be_bytes([p[4], p[5]]), 80);
+        // Too short for its header, or not IP.
+        assert!(head_packet(&f[ETH_LEN..ETH_LEN + 19], &mut out).is_none());
+        let mut long = f[ETH_LEN..ETH_LEN + 40].to_vec();
+        long[0] = 0x4f;
+        assert!(head_packet(&long, &mut out).is_none());
+        assert!(head_packet(&v6[..39], &mut out).is_none());
+        assert!(head_packet(&[0x50; 64], &mut out).is_none());
+        assert!(head_packet(&[], &mut out).is_none());
     }
 
     #[test]

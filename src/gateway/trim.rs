@@ -1,5 +1,6 @@
-//! A socket filter that keeps only the head of the ESP super-packets a
-//! node has no use for whole.
+//! Socket filters that keep only the head of the super-packets a node
+//! has no use for whole: ESP on the external port, plaintext to the
+//! hosts of other nodes' segments on the internal port ([`hosts_program`]).
 //!
 //! Every node receives every frame sent to the cluster MAC, and the kernel
 //! copies each into every node's receive ring, in the time of whoever sent
@@ -25,6 +26,10 @@ use tandem_cluster::SegmentSet;
 /// Octets of a trimmed frame kept: its Ethernet, IP (with options) and
 /// UDP headers and the ESP header after them.
 pub(crate) const HEAD: u32 = 128;
+/// Octets of a trimmed plaintext frame kept: its Ethernet header, an IP
+/// header with options (IPv4) or a fixed one (IPv6), and a TCP header
+/// with options, all the node needs to count the packet for its SA.
+pub(crate) const HOST_HEAD: u32 = 14 + 60 + 60;
 /// The UDP port of ESP in UDP (RFC 3948).
 const NAT_T_PORT: u32 = 4500;
 
@@ -61,6 +66,14 @@ const JGT_K: u16 = 0x25;
 const JGE_K: u16 = 0x35;
 const JSET_K: u16 = 0x45;
 const RET_K: u16 = 0x06;
+const JA: u16 = 0x05;
+/// The longest program the kernel takes (`BPF_MAXINSNS`), less room for
+/// the fixed part of [`hosts_program`].
+const MAX_HOST_INSNS: usize = 4096 - 32;
+/// Addresses compared in one run of jumps of [`hosts_program`], so that
+/// every conditional jump stays within its 255 instructions.
+const V4_RUN: usize = 200;
+const V6_RUN: usize = 25;
 const TAX: u16 = 0x07;
 /// The kernel's random number (`SKF_AD_OFF + SKF_AD_RANDOM`).
 const RANDOM: u32 = (-0x1000i32 + 56) as u32;
@@ -195,6 +208,87 @@ pub(crate) fn program(plan: &TrimPlan, owned: SegmentSet) -> Vec<Bpf> {
         .collect()
 }
 
+/// The program for the internal port with cluster MAC `mac`: frames
+/// longer than `longest` (super-packets) to `mac` whose IPv4 or IPv6
+/// destination is one of `hosts` keep [`HOST_HEAD`] octets; every other
+/// frame passes whole. Hosts beyond what a program holds pass whole too.
+pub(crate) fn hosts_program(mac: [u8; 6], longest: u32, hosts: &[IpAddr]) -> Vec<Bpf> {
+    let raw = |code, jt, jf, k| Bpf { code, jt, jf, k };
+    // Each check passes the frame whole when it fails.
+    let mut p = vec![
+        raw(LD_W_LEN, 0, 0, 0),
+        raw(JGT_K, 1, 0, longest),
+        raw(RET_K, 0, 0, u32::MAX),
+        raw(LD_W_ABS, 0, 0, 0),
+        raw(JEQ_K, 1, 0, u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]])),
+        raw(RET_K, 0, 0, u32::MAX),
+        raw(LD_H_ABS, 0, 0, 4),
+        raw(JEQ_K, 1, 0, u32::from(u16::from_be_bytes([mac[4], mac[5]]))),
+        raw(RET_K, 0, 0, u32::MAX),
+        raw(LD_H_ABS, 0, 0, 12),
+        raw(JEQ_K, 0, 1, 0x0800),
+        raw(JA, 0, 0, 0),
+        raw(JEQ_K, 0, 1, 0x86dd),
+        raw(JA, 0, 0, 0),
+        raw(RET_K, 0, 0, u32::MAX),
+    ];
+    let (to_v4, to_v6) = (11, 13);
+    let mut room = MAX_HOST_INSNS;
+    let v4: Vec<u32> = hosts
+        .iter()
+        .filter_map(|h| match h {
+            IpAddr::V4(a) => Some(u32::from(*a)),
+            IpAddr::V6(_) => None,
+        })
+        .take(room / 2)
+        .collect();
+    room -= v4.len() + v4.len().div_ceil(V4_RUN) * 2;
+    let v6: Vec<[u32; 4]> = hosts
+        .iter()
+        .filter_map(|h| match h {
+            IpAddr::V6(a) => {
+                let o = a.octets();
+                let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+                Some([w(0), w(4), w(8), w(12)])
+            }
+            IpAddr::V4(_) => None,
+        })
+        .take(room / 9)
+        .collect();
+    // A run of n: n compares (a match jumps to the run's trim), a jump
+    // over that trim to the next run, the trim.
+    p[to_v4].k = (p.len() - to_v4 - 1) as u32;
+    p.push(raw(LD_W_ABS, 0, 0, 14 + 16));
+    for run in v4.chunks(V4_RUN) {
+        let n = run.len();
+        for (j, &a) in run.iter().enumerate() {
+            p.push(raw(JEQ_K, (n - j) as u8, 0, a));
+        }
+        p.push(raw(JA, 0, 0, 1));
+        p.push(raw(RET_K, 0, 0, HOST_HEAD));
+    }
+    p.push(raw(RET_K, 0, 0, u32::MAX));
+    // A host of a run of n: four loads and compares (a mismatch skips to
+    // the next host, the last match jumps to the run's trim).
+    p[to_v6].k = (p.len() - to_v6 - 1) as u32;
+    for run in v6.chunks(V6_RUN) {
+        let n = run.len();
+        for (b, words) in run.iter().enumerate() {
+            for (i, &w) in words.iter().enumerate() {
+                p.push(raw(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
+                let last = i == 3;
+                let jt = if last { 8 * (n - b) - 7 } else { 0 };
+                let jf = if last { 0 } else { 6 - 2 * i };
+                p.push(raw(JEQ_K, jt as u8, jf as u8, w));
+            }
+        }
+        p.push(raw(JA, 0, 0, 1));
+        p.push(raw(RET_K, 0, 0, HOST_HEAD));
+    }
+    p.push(raw(RET_K, 0, 0, u32::MAX));
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +306,7 @@ mod tests {
             Some(b.iter().fold(0u32, |v, &o| v << 8 | u32::from(o)))
         };
         for _ in 0..prog.len() {
+            assert!(pc < prog.len(), "the program ran off its end");
             let i = prog[pc];
             let (k, jt, jf) = (i.k, usize::from(i.jt), usize::from(i.jf));
             pc += 1;
@@ -240,6 +335,7 @@ mod tests {
                 ALU_RSH_K => a >>= k,
                 ALU_MOD_K => a %= k,
                 TAX => x = a,
+                JA => pc += k as usize,
                 JEQ_K => pc += jump(a == k),
                 JGT_K => pc += jump(a > k),
                 JGE_K => pc += jump(a >= k),
@@ -338,5 +434,85 @@ mod tests {
         // An IPv6 frame at an IPv4 VIP.
         let v6: IpAddr = "2001:db8::10".parse().expect("an address");
         assert_eq!(run(&prog, &frame(v6, 4500, spi, 30_000, 0), 1), u32::MAX);
+    }
+    /// A frame of `len` octets to `mac` carrying TCP to `dst`.
+    fn plaintext(mac: [u8; 6], dst: IpAddr, len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; len];
+        f[..6].copy_from_slice(&mac);
+        match dst {
+            IpAddr::V4(a) => {
+                f[12..14].copy_from_slice(&[0x08, 0x00]);
+                f[14] = 0x45;
+                f[14 + 9] = 6;
+                f[14 + 16..14 + 20].copy_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                f[12..14].copy_from_slice(&[0x86, 0xdd]);
+                f[14] = 0x60;
+                f[14 + 6] = 6;
+                f[14 + 24..14 + 40].copy_from_slice(&a.octets());
+            }
+        }
+        f
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4((0x0a00_0000 + n).into())
+    }
+
+    fn v6(n: u32) -> IpAddr {
+        IpAddr::V6((0x2001_0db8_u128 << 96 | u128::from(n) << 40 | 7).into())
+    }
+
+    #[test]
+    fn trims_the_super_packets_to_foreign_hosts() {
+        let hosts = [v4(1), v4(5), v6(2), v4(9), v6(3)];
+        let prog = hosts_program(MAC, 1518, &hosts);
+        for (host, foreign) in [(v4(1), true), (v4(5), true), (v4(9), true), (v6(2), true), (v6(3), true)]
+            .into_iter()
+            .chain([(v4(2), false), (v4(0x0100_0005), false), (v6(1), false), (v6(4), false)])
+        {
+            let want = if foreign { HOST_HEAD } else { u32::MAX };
+            assert_eq!(run(&prog, &plaintext(MAC, host, 30_000), 0), want, "{host}");
+            // A frame that fits the MTU, or to another MAC, passes whole.
+            assert_eq!(run(&prog, &plaintext(MAC, host, 1518), 0), u32::MAX, "{host}");
+            let mut other = MAC;
+            other[5] = 2;
+            assert_eq!(run(&prog, &plaintext(other, host, 30_000), 0), u32::MAX, "{host}");
+        }
+        // An IPv6 host differing in one word only passes whole.
+        for word in 0..4 {
+            let IpAddr::V6(a) = v6(2) else { unreachable!() };
+            let mut o = a.octets();
+            o[4 * word + 3] ^= 0x80;
+            let near = IpAddr::V6(o.into());
+            assert_eq!(run(&prog, &plaintext(MAC, near, 30_000), 0), u32::MAX, "{near}");
+        }
+        // Neither IPv4 nor IPv6, and no hosts at all.
+        let mut arp = plaintext(MAC, v4(1), 30_000);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(run(&prog, &arp, 0), u32::MAX);
+        let empty = hosts_program(MAC, 1518, &[]);
+        assert_eq!(run(&empty, &plaintext(MAC, v4(1), 30_000), 0), u32::MAX);
+        assert_eq!(run(&empty, &plaintext(MAC, v6(2), 30_000), 0), u32::MAX);
+    }
+
+    #[test]
+    fn holds_as_many_hosts_as_the_kernel_allows() {
+        let hosts: Vec<IpAddr> = (0..3000).map(v4).chain((0..600).map(v6)).collect();
+        let prog = hosts_program(MAC, 1518, &hosts);
+        assert!(prog.len() <= 4096, "{} instructions", prog.len());
+        let trimmed = |h: &IpAddr| run(&prog, &plaintext(MAC, *h, 30_000), 0) == HOST_HEAD;
+        let (in_v4, in_v6) = (
+            hosts[..3000].iter().filter(|h| trimmed(h)).count(),
+            hosts[3000..].iter().filter(|h| trimmed(h)).count(),
+        );
+        // Each family gets room, the first hosts of each are in, and
+        // every host is either trimmed or passed whole (never cut wrong).
+        assert!(in_v4 >= 1500 && in_v6 >= 200, "{in_v4} / {in_v6}");
+        assert!(trimmed(&hosts[0]) && trimmed(&hosts[3000]));
+        assert!((0..in_v4).all(|i| trimmed(&hosts[i])));
+        assert!((3000..3000 + in_v6).all(|i| trimmed(&hosts[i])));
+        assert!(!trimmed(&v4(5000)) && !trimmed(&v6(5000)));
     }
 }

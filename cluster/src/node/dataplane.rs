@@ -7,6 +7,7 @@ use crate::Error;
 use crate::child;
 use crate::segment::{Segment, SegmentSet};
 use crate::sync::wire::{OutboundCounter, ReplaySnapshot};
+use core::net::IpAddr;
 use core::ops::Range;
 use core::time::Duration;
 use rand_core::CryptoRng;
@@ -16,6 +17,7 @@ use tandem_esp::{
     Decapsulated, Framing, HEADROOM, InboundSa, OutboundId, Policy, PolicyId, Sad, Spd, SpiHashBuilder,
     TAILROOM,
 };
+use tandem_ike::wire::TrafficSelector;
 use tandem_ike::{ChildSa, IkeSaId};
 
 /// Where an outbound policy sends its packets.
@@ -101,6 +103,8 @@ pub(crate) struct Dataplane {
     sad: Sad,
     spd: Spd<Target>,
     children: HashMap<u32, Child, SpiHashBuilder>,
+    /// Moves on whenever a CHILD_SA comes or goes.
+    generation: u64,
     /// Standbys verify every `sample_every`-th packet of an SA, and the
     /// first after `sample_gap` without a sample.
     sample_every: u64,
@@ -113,6 +117,7 @@ impl Dataplane {
             sad: Sad::new(hash_seed),
             spd: Spd::new(),
             children: HashMap::with_hasher(SpiHashBuilder::new(hash_seed.rotate_left(32))),
+            generation: 0,
             sample_every: u64::from(sample_every.max(1)),
             sample_gap,
         }
@@ -144,12 +149,14 @@ impl Dataplane {
             synced: (0, 0),
         };
         self.children.insert(c.inbound_spi, child);
+        self.generation += 1;
         Ok(())
     }
 
     /// Removes the CHILD_SA with inbound SPI `spi`.
     pub(crate) fn remove(&mut self, spi: u32) -> bool {
         let Some(c) = self.children.remove(&spi) else { return false };
+        self.generation += 1;
         self.sad.remove_inbound(spi);
         self.sad.remove_outbound(c.outbound);
         for p in c.policies {
@@ -182,6 +189,39 @@ impl Dataplane {
     /// Number of installed CHILD_SAs.
     pub(crate) fn len(&self) -> usize {
         self.children.len()
+    }
+
+    /// A number that moves on whenever a CHILD_SA comes or goes.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The hosts whose plaintext this node only counts, in order: the
+    /// single addresses that are a peer's whole selector on a CHILD_SA
+    /// of a segment not in `owned`, unless the peer's selectors of a
+    /// CHILD_SA in `owned` cover them too.
+    pub(crate) fn foreign_hosts(&self, owned: SegmentSet) -> Vec<IpAddr> {
+        let (served, others): (Vec<&Child>, Vec<&Child>) =
+            self.children.values().partition(|c| owned.contains(c.segment));
+        let mut hosts: Vec<IpAddr> = others
+            .iter()
+            .flat_map(|c| &c.sa.remote_ts)
+            .filter(|ts| ts.start_addr == ts.end_addr)
+            .map(|ts| ts.start_addr)
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let (mut single, ranges): (Vec<&TrafficSelector>, Vec<&TrafficSelector>) =
+            served.iter().flat_map(|c| &c.sa.remote_ts).partition(|ts| ts.start_addr == ts.end_addr);
+        single.sort_unstable_by_key(|ts| ts.start_addr);
+        let covered = |h: &IpAddr| {
+            single.binary_search_by_key(h, |ts| ts.start_addr).is_ok()
+                || ranges.iter().any(|ts| {
+                    ts.start_addr.is_ipv4() == h.is_ipv4() && ts.start_addr <= *h && *h <= ts.end_addr
+                })
+        };
+        hosts.retain(|h| !covered(h));
+        hosts
     }
 
     /// An ESP packet at `buf[esp]`: decrypted when `owned` has its segment,

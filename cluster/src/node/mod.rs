@@ -365,6 +365,20 @@ impl Node {
         self.owned
     }
 
+    /// A number that moves on whenever a CHILD_SA is installed or removed
+    /// (so [`Self::foreign_hosts`] may have changed).
+    pub fn sa_generation(&self) -> u64 {
+        self.dp.generation()
+    }
+
+    /// The hosts on the protected side's far end (peers' single-address
+    /// selectors) whose plaintext this node only counts, its segment
+    /// owned elsewhere: a node may keep just the headers of their
+    /// super-packets (see [`Self::count_internal`]).
+    pub fn foreign_hosts(&self) -> Vec<IpAddr> {
+        self.dp.foreign_hosts(self.owned)
+    }
+
     /// Whether this node holds the full state and may own segments.
     pub fn is_synced(&self) -> bool {
         self.synced

@@ -1,7 +1,7 @@
 //! A received frame with its offload header (`virtio_net_hdr`), as a
 //! packet socket hands it over: classified, its checksum finished, a
 //! super-packet cut into segments (into buffers and in place), counted
-//! from a trimmed head, and the segments coalesced again, and joined into
+//! from a trimmed head (and the head made a packet), and the segments coalesced again, and joined into
 //! UDP GSO super-packets as the external port sends them; never a panic,
 //! every segment lies within what was received, and a joined message
 //! holds every octet of payload of its frames.
@@ -15,7 +15,7 @@ mod frames;
 #[path = "../../src/gateway/udp_gso.rs"]
 mod udp_gso;
 
-use frames::{Coalescer, Rx, VNET_HDR_LEN, VnetHdr, finish_checksum};
+use frames::{Coalescer, Rx, VNET_HDR_LEN, VnetHdr, finish_checksum, head_packet};
 use libfuzzer_sys::fuzz_target;
 
 /// Room before a frame for its segments' headers, as the receive buffers
@@ -30,6 +30,15 @@ fuzz_target!(|data: &[u8]| {
     // As from a trimmed frame: its head and the length it came with.
     let whole = frame.len() + usize::from(u16::from_be_bytes([*a, *b]));
     assert!(hdr.packets(&frame[..frame.len().min(128)], whole) >= 1);
+    // A trimmed head made a packet of its own says its own length.
+    let mut ip = [0u8; 134 - 14];
+    if let Some(p) = frame.get(14..frame.len().min(134)).and_then(|h| head_packet(h, &mut ip)) {
+        let len = match p[0] >> 4 {
+            4 => usize::from(u16::from_be_bytes([p[2], p[3]])),
+            _ => 40 + usize::from(u16::from_be_bytes([p[4], p[5]])),
+        };
+        assert_eq!(len, p.len());
+    }
     let mut merge = Coalescer::new(8, true);
     match hdr.classify(frame) {
         Rx::Frame(partial) => {

@@ -1205,7 +1205,8 @@ fn site_responder_config() -> String {
 /// to a Tandem gateway up from the external VIP; the IKE SA's SPI carries
 /// that segment. `tandem initiate` on the other node is refused. Traffic
 /// flows both ways; when the serving node is killed, the other takes the
-/// tunnel over without a new IKE SA.
+/// tunnel over without a new IKE SA. A `tandem terminate` there keeps the
+/// tunnel down until `tandem initiate`.
 #[test]
 fn the_cluster_initiates_a_site_to_site_tunnel() {
     if !prerequisites() {
@@ -1248,6 +1249,22 @@ fn the_cluster_initiates_a_site_to_site_tunnel() {
     assert_eq!(hex_field(&after, "spi_i"), hex_field(&sa, "spi_i"), "the same IKE SA");
     assert_eq!(ike_sas(&responder), 1, "no second IKE SA after the takeover");
     assert_eq!(child_field(&after, "replay_drops") + child_field(&after, "icv_drops"), 0, "{after:?}");
+
+    // The operator's `tandem terminate` keeps the tunnel down (three
+    // keep-up checks go by) until `tandem initiate` brings it back.
+    let survivor = live(&nodes)[0];
+    let done = survivor.ctl(&["terminate", "site"]);
+    assert!(format!("{done:?}").contains("stays down"), "{done:?}");
+    netns::wait_for("the terminated IKE SA gone", T, || ike_sas(&responder) == 0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", node_logs(&nodes)));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ike_sas(&responder), 0, "the tunnel came back by itself\n{}", node_logs(&nodes));
+    survivor.ctl(&["initiate", "net"]);
+    let again = netns::wait_for_some("the tunnel initiated again", T, || initiator_sa(&responder))
+        .unwrap_or_else(|e| panic!("{e}\n{}", node_logs(&nodes)));
+    assert_ne!(hex_field(&again, "spi_i"), hex_field(&sa, "spi_i"), "a new IKE SA");
+    c.client.wait_ping(addr::SERVER, T).unwrap_or_else(|e| panic!("ping: {e}\n{}", node_logs(&nodes)));
+    step(started, "terminate held the tunnel down until initiate brought it back");
     responder.stop();
     for t in nodes.into_iter().flatten() {
         t.stop();

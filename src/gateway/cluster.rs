@@ -310,6 +310,9 @@ struct KeepUp {
     next_check: Option<Instant>,
     /// The IKE SA of the last attempt and when it started.
     attempt: Option<(IkeSaId, Instant)>,
+    /// `tandem terminate` took the connection down on this node: it stays
+    /// down until `tandem initiate` or a reload.
+    held_down: bool,
 }
 
 /// A filter that trims the ESP super-packets of segments not owned here.
@@ -877,6 +880,7 @@ impl Runtime {
         match self.node.initiate(t, &mut self.rng, remote) {
             Ok(sa) => {
                 self.keep_up.attempt = Some((sa, t));
+                self.keep_up.held_down = false;
                 info!(%remote, sa = format_args!("{:x}", sa.0), "initiating");
                 Ok((sa, remote))
             }
@@ -891,9 +895,12 @@ impl Runtime {
     /// segment brings the connection up whenever no node holds an IKE SA
     /// with the peer (at start, and again after the peer deleted it or an
     /// attempt failed), at most every [`KEEP_UP_RETRY`]. A node taking
-    /// the segment over finds the mirrored SA and starts none.
+    /// the segment over finds the mirrored SA and starts none. Not after
+    /// an operator's `tandem terminate` here (see [`KeepUp::held_down`]).
     fn keep_up(&mut self, t: Instant) {
-        let Some(peer) = self.plan.remote.filter(|_| self.plan.initiate) else { return };
+        let Some(peer) = self.plan.remote.filter(|_| self.plan.initiate && !self.keep_up.held_down) else {
+            return;
+        };
         if self.keep_up.next_check.is_some_and(|n| t < n) {
             return;
         }
@@ -938,6 +945,7 @@ impl Runtime {
         self.pump(t);
         let Plan { connection, child, .. } = plan;
         (self.plan.connection, self.plan.child) = (connection, child);
+        self.keep_up.held_down = false;
         info!(deleted = deleted.len(), "configuration reloaded");
         Ok(format!(
             "reloaded {}; {} IKE SA(s) served here no longer match and are deleted",
@@ -948,7 +956,8 @@ impl Runtime {
 
     /// `tandem terminate`: the IKE SA with that id (hex), or every one of
     /// the connection this node serves; an SA another node serves is
-    /// terminated there.
+    /// terminated there. The connection this node keeps up
+    /// (`start_action = "start"`) stays down until `tandem initiate`.
     fn terminate(&mut self, t: Instant, ike: &str) -> Reply {
         let sas = self.node.sas();
         let ids: Vec<IkeSaId> = if ike == self.plan.connection {
@@ -964,13 +973,27 @@ impl Runtime {
         if ids.is_empty() {
             return Reply::Error { message: format!("no IKE SA {ike} served here") };
         }
+        // The connection this node keeps up stays down.
+        let peer = self.plan.remote.filter(|_| self.plan.initiate);
+        let held = sas.iter().any(|r| ids.contains(&r.id) && Some(r.remote.ip()) == peer);
         for sa in &ids {
             if let Err(e) = self.node.terminate(t, &mut self.rng, *sa) {
                 return Reply::Error { message: format!("{:x}: {e}", sa.0) };
             }
         }
         self.pump(t);
-        Reply::Done { message: format!("deleting {} IKE SA(s)", ids.len()) }
+        self.keep_up.held_down |= held;
+        let message = format!("deleting {} IKE SA(s)", ids.len());
+        Reply::Done {
+            message: if held {
+                format!(
+                    "{message}; {} stays down until `tandem initiate {}` or a reload",
+                    self.plan.connection, self.plan.child
+                )
+            } else {
+                message
+            },
+        }
     }
 
     /// `tandem sas`: every SA this node holds, served here or mirrored,

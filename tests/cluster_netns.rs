@@ -498,6 +498,9 @@ fn serving_node_killed_and_reintegrated_under_load() {
     wait_converged(&live(&nodes));
     let back = serving_node(&live(&nodes));
     step(started, &format!("node {serving} reintegrated; node {back} serves the client"));
+    // The survivor's handover mark let it serve its segments at once.
+    let returned = cluster_status(nodes[serving - 1].as_ref().expect("node back"));
+    assert!(counter(&returned, "handover_marks") >= 1, "no handover mark read: {returned:?}");
     let (received, gap) = finish(iperf, ping);
     step(started, &format!("TCP went on ({received} bytes), longest ping gap {gap:?}"));
     assert!(gap < Duration::from_secs(1), "reintegration gap {gap:?}");

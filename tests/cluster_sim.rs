@@ -120,7 +120,7 @@ fn a_leaving_node_hands_over_without_a_gap() {
     // 50 probes of 10 ms went out in these 500 ms: a timeout-driven
     // takeover would have lost most of them.
     let got = w.clients[0].stats.echoed - echoed;
-    assert!(got >= 45, "client 0 got {got} of 50 echoes across the handover");
+    assert!(got >= 50, "client 0 got {got} of 50 echoes across the handover");
 }
 
 #[test]

@@ -127,3 +127,33 @@ fn accepts_next_version_with_header_extension_and_new_field() {
     t[HEADER_LEN + 2] ^= 1;
     assert_eq!(key.open(&parsed, len, &mut t).map(|_| ()), Err(Error::SyncAuth));
 }
+
+#[test]
+fn handover_marks_open_only_under_the_same_secret_and_cluster() {
+    use tandem_cluster::sync::seal::MARK_LEN;
+    let k = keys(AeadAlgorithm::Aes256Gcm16);
+    let segments = SegmentSet::from_bits(0b1010);
+    let mark = k.seal_mark(NodeId(3), segments);
+    assert_eq!(k.open_mark(&mark), Ok((NodeId(3), segments)));
+    // A frame's padding after the mark is no matter.
+    let mut padded = mark.to_vec();
+    padded.extend_from_slice(&[0; 20]);
+    assert_eq!(k.open_mark(&padded), Ok((NodeId(3), segments)));
+    assert_eq!(k.open_mark(&mark[..MARK_LEN - 1]), Err(Error::SyncMalformed("handover mark too short")));
+    // Every octet is covered: the magic, the cluster id, the rest by the tag.
+    for i in 0..MARK_LEN {
+        let mut m = mark;
+        m[i] ^= 1;
+        let err = k.open_mark(&m).expect_err("a flipped bit");
+        let want = match i {
+            0..4 => Error::SyncMalformed("not a handover mark"),
+            4..8 => Error::SyncMisaddressed,
+            _ => Error::SyncAuth,
+        };
+        assert_eq!(err, want, "octet {i}");
+    }
+    let other_secret = SyncKeys::new(b"another secret, also long enough", 7, AeadAlgorithm::Aes256Gcm16);
+    assert_eq!(other_secret.expect("valid").open_mark(&mark), Err(Error::SyncAuth));
+    let other_cluster = SyncKeys::new(SECRET, 8, AeadAlgorithm::Aes256Gcm16).expect("valid");
+    assert_eq!(other_cluster.open_mark(&mark), Err(Error::SyncMisaddressed));
+}

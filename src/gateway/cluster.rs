@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tandem_cluster::link::{Link, LinkConfig, Received};
 use tandem_cluster::node::packet::{Outer, classify};
+use tandem_cluster::sync::seal::MARK_LEN;
 use tandem_cluster::{
     HaPool, InPlace, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, SegmentSet, SegmentSpis,
     segment_of,
@@ -39,6 +40,10 @@ use tracing::{debug, info, warn};
 const MAX_DATAGRAM: usize = 65_536;
 /// Frames written per system call.
 const BATCH: usize = 64;
+/// The Ethernet type of handover marks (IEEE 802 local experimental 1).
+const MARK_ETHERTYPE: u16 = 0x88b5;
+/// The shortest Ethernet frame (without its check sequence).
+const ETH_MIN: usize = 60;
 /// Batches (blocks of the receive ring, or `recvmmsg` reads) taken from
 /// one port per wakeup before the others get a turn.
 const ROUNDS: usize = 4;
@@ -195,6 +200,8 @@ struct Frames {
     /// Internal super-packets the port's filter trimmed to their headers,
     /// counted by those (to hosts not served here).
     int_trimmed: u64,
+    /// Handover marks from peers read on the internal port.
+    marks: u64,
     /// UDP GSO super-packets written to the external port (runs of ESP
     /// packets to one peer).
     udp_super_packets: u64,
@@ -217,6 +224,7 @@ impl Frames {
             trimmed: 0,
             counted_uncut: 0,
             int_trimmed: 0,
+            marks: 0,
             udp_super_packets: 0,
         }
     }
@@ -562,6 +570,17 @@ impl Runtime {
             }
             return;
         };
+        if matches!(side, Side::Internal)
+            && buf.get(at.start + 12..at.start + ETH_LEN) == Some(&MARK_ETHERTYPE.to_be_bytes()[..])
+        {
+            let mut mark = [0u8; MARK_LEN];
+            let body = buf.get(at.start + ETH_LEN..at.end).and_then(|b| b.get(..MARK_LEN));
+            let len = body.map_or(0, |b| {
+                mark.copy_from_slice(b);
+                MARK_LEN
+            });
+            return self.mark(t, &mark[..len]);
+        }
         let segments = match hdr.classify(&buf[at.clone()]) {
             // An encryption in place needs room after the frame.
             Rx::Frame(partial) if matches!(side, Side::External) || at.end + TAIL <= buf.len() => {
@@ -636,6 +655,20 @@ impl Runtime {
                 }
             };
             self.frame_in(t, side, buf, range, Some(segments.partial()));
+        }
+    }
+
+    /// A handover mark read on the internal port (see [`Output::Mark`]).
+    fn mark(&mut self, t: Instant, mark: &[u8]) {
+        match self.node.handover_mark(t, mark) {
+            Ok(s) => {
+                self.frames.marks += 1;
+                debug!(segments = ?seg_list(s), "handover mark");
+            }
+            Err(e) => {
+                self.frames.dropped += 1;
+                debug!("handover mark dropped: {e}");
+            }
         }
     }
 
@@ -745,6 +778,19 @@ impl Runtime {
                     {
                         debug!(node = to.0, "sending sync: {e}");
                     }
+                }
+                Output::Mark(mark) => {
+                    // To every node, on the internal port, behind what this
+                    // node read from it.
+                    let mut frame = Vec::with_capacity(ETH_MIN);
+                    frame.extend_from_slice(&self.cluster.internal.mac);
+                    frame.extend_from_slice(&self.int.io.mac());
+                    frame.extend_from_slice(&MARK_ETHERTYPE.to_be_bytes());
+                    frame.extend_from_slice(&mark);
+                    frame.resize(frame.len().max(ETH_MIN), 0);
+                    let mut msgs = Messages::default();
+                    msgs.push(&[], &frame);
+                    self.int.send(&msgs);
                 }
             }
         }
@@ -1078,6 +1124,7 @@ impl Runtime {
             ("trimmed", self.frames.trimmed),
             ("int_counted_uncut", self.frames.counted_uncut),
             ("int_trimmed", self.frames.int_trimmed),
+            ("handover_marks", self.frames.marks),
             ("ext_super_packets_sent", self.frames.udp_super_packets),
         ];
         Status {

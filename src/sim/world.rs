@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 use tandem_cluster::node::packet::{Outer, classify, udp_packet};
+use tandem_cluster::sync::seal::MARK_MAGIC;
 use tandem_cluster::{
     HaPool, Layout, Node, NodeConfig, NodeEvent, NodeId, Output, SegmentCount, TwoNodeRule, segment_of,
 };
@@ -230,9 +231,6 @@ impl World {
         nc.heartbeat_delay = self.cfg.heartbeat;
         nc.heartbeat_timeout = self.cfg.timeout;
         nc.esp_sync_interval = self.cfg.heartbeat;
-        // The in-memory LAN hands each frame to every node at once and
-        // nothing waits in a queue: a handover needs no settling time.
-        nc.handover_settle = Duration::ZERO;
         let pool = HaPool::new(
             IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
             IpAddr::V4(Ipv4Addr::new(10, 99, 0, 254)),
@@ -365,7 +363,12 @@ impl World {
                     return;
                 }
                 if let Some(s) = self.nodes[port].as_mut() {
-                    s.node.handle_internal(now, &f.data, &mut s.rng);
+                    // A handover mark starts as no IP packet does.
+                    if f.data.starts_with(&MARK_MAGIC) {
+                        let _ = s.node.handover_mark(now, &f.data);
+                    } else {
+                        s.node.handle_internal(now, &f.data, &mut s.rng);
+                    }
                     self.after_node(port as u8);
                 }
             }
@@ -461,6 +464,10 @@ impl World {
                     // The receiver knows the sender by its MAC's last octet.
                     let dst = node_mac(2, to.0.wrapping_sub(1));
                     self.inject(Lan::Sync, n, Frame { dst, src: node_mac(2, i), data: datagram });
+                }
+                Output::Mark(mark) => {
+                    let frame = Frame { dst: CLUSTER_INT_MAC, src: node_mac(1, i), data: mark.to_vec() };
+                    self.inject(Lan::Internal, n, frame);
                 }
             }
         }

@@ -38,7 +38,7 @@ use crate::pool::HaPool;
 use crate::segment::{Segment, SegmentSet, segment_of};
 use crate::spi::SegmentSpis;
 use crate::sync::channel::{Channel, ChannelConfig, ChannelEvent};
-use crate::sync::seal::{SyncKeys, new_epoch};
+use crate::sync::seal::{MARK_LEN, SyncKeys, new_epoch};
 use crate::sync::wire::{Message, OutboundCounter, ReplaySnapshot};
 use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
@@ -89,9 +89,10 @@ pub struct NodeConfig {
     /// and the first after this long without a sample (default 5 ms).
     pub sample_gap: Duration,
     /// After taking a segment a live peer handed over, how long this node
-    /// still only counts its packets (default 50 ms): frames the peer
-    /// served just before its drop may still wait in this node's receive
-    /// queue, and must not be served twice.
+    /// still only counts its packets at most (default 50 ms): frames the
+    /// peer served just before its drop may still wait in this node's
+    /// receive queue, and must not be served twice. The peer's handover
+    /// mark ends the wait sooner (see [`Node::handover_mark`]).
     pub handover_settle: Duration,
 }
 
@@ -129,6 +130,11 @@ pub enum Output {
         /// The datagram.
         datagram: Vec<u8>,
     },
+    /// A handover mark for every node: this node dropped segments. It
+    /// goes out by the port the plaintext comes in by, to its cluster MAC,
+    /// so that it reaches each node behind the frames this node served
+    /// (see [`Node::handover_mark`]).
+    Mark([u8; MARK_LEN]),
 }
 
 /// What a data packet handled in place became (see
@@ -261,6 +267,11 @@ pub struct Node {
     settling: SegmentSet,
     /// See `settling`.
     settled_at: Instant,
+    /// Segments of the handover marks heard until `marked_until`: a drop
+    /// that comes after its mark needs no settling.
+    marked: SegmentSet,
+    /// See `marked`.
+    marked_until: Instant,
     /// We lost quorum: our state may be stale, so we ask the peers we
     /// hear again for theirs before we may serve.
     resync_needed: bool,
@@ -338,6 +349,8 @@ impl Node {
             leaving: false,
             settling: SegmentSet::EMPTY,
             settled_at: now,
+            marked: SegmentSet::EMPTY,
+            marked_until: now,
             resync_needed: false,
             synced: false,
             synced_at: now,
@@ -830,6 +843,24 @@ impl Node {
         self.flush(now);
     }
 
+    /// A handover mark (see [`Output::Mark`]) read from the port the
+    /// plaintext comes in by: its sender served no frame of its segments
+    /// that came after it. So this node serves the segments it took from
+    /// that peer at once, without waiting out
+    /// [`NodeConfig::handover_settle`]; a mark read before the drop it
+    /// goes with counts for that long. Returns the mark's segments.
+    pub fn handover_mark(&mut self, now: Instant, mark: &[u8]) -> Result<SegmentSet, Error> {
+        let (from, segments) = self.keys.open_mark(mark)?;
+        if !self.peers.contains_key(&from) {
+            return Err(Error::UnknownNode(from));
+        }
+        self.settling = self.settling.difference(segments);
+        let fresh = if now < self.marked_until { self.marked } else { SegmentSet::EMPTY };
+        self.marked = fresh.union(segments);
+        self.marked_until = now + self.cfg.handover_settle;
+        Ok(segments)
+    }
+
     /// Operator: ask every live peer again for the state of `segments`.
     pub fn resync_segments(&mut self, now: Instant, segments: SegmentSet) {
         let live: Vec<NodeId> = self.live_peers();
@@ -1288,7 +1319,8 @@ impl Node {
         self.handed = self.handed.difference(take);
         if !handed_over.is_empty() {
             let still = if now < self.settled_at { self.settling } else { SegmentSet::EMPTY };
-            self.settling = still.union(handed_over);
+            let marked = if now < self.marked_until { self.marked } else { SegmentSet::EMPTY };
+            self.settling = still.union(handed_over.difference(marked));
             self.settled_at = now + self.cfg.handover_settle;
         }
         if !drop.is_empty() {
@@ -1307,6 +1339,7 @@ impl Node {
             }
             self.owned = self.owned.difference(drop);
             self.broadcast(now, &Message::SegmentDrop { segments: drop });
+            self.out.push_back(Output::Mark(self.keys.seal_mark(self.cfg.node, drop)));
             self.events.push_back(NodeEvent::Dropped(drop));
         }
         if !take.is_empty() {

@@ -15,19 +15,40 @@
 //! different senders, receivers or incarnations are independent. The
 //! secret itself never goes on the wire, and a node of another cluster (or
 //! with another secret or algorithm) fails authentication.
+//!
+//! A handover mark (one frame to every node, see [`SyncKeys::seal_mark`])
+//! is authenticated with a key of its own:
+//!
+//! ```text
+//! KM = HMAC-SHA-256(cluster secret, "tandem mark v1" | cluster id)
+//! mark = "TDMK" | cluster id (u32) | sender (u8) | segments (u64)
+//!        | HMAC-SHA-256(KM, those 17 octets) [first 16 octets]
+//! ```
+//!
+//! It carries no counter: a mark replayed can only end a handover's
+//! settling early (see `Node::handover_mark`), which risks a packet served
+//! twice, never one lost or a key exposed.
 
 use super::wire::{HEADER_LEN, Header, MAX_DATAGRAM, TAG_LEN};
-use crate::{Error, NodeId};
+use crate::{Error, NodeId, SegmentSet};
 use rand_core::CryptoRng;
 use tandem_crypto::aead::{AeadAlgorithm, AeadCipher, NONCE_LEN, Provider};
 use tandem_crypto::prf::PrfAlgorithm;
-use tandem_crypto::secret::SecretBytes;
+use tandem_crypto::secret::{SecretBytes, ct_eq};
 
 /// The label that domain-separates sync keys from anything else keyed by
 /// the cluster secret.
 pub const KEY_LABEL: &[u8] = b"tandem sync v1";
 /// The shortest cluster secret accepted, in octets.
 pub const MIN_SECRET_LEN: usize = 16;
+/// The label of the key that authenticates handover marks.
+pub const MARK_LABEL: &[u8] = b"tandem mark v1";
+/// A handover mark's first octets (no IP packet starts so).
+pub const MARK_MAGIC: [u8; 4] = *b"TDMK";
+/// A handover mark's length: magic, cluster id, sender, segments, tag.
+pub const MARK_LEN: usize = 4 + 4 + 1 + 8 + MARK_TAG_LEN;
+/// The octets of HMAC-SHA-256 a mark keeps.
+const MARK_TAG_LEN: usize = 16;
 
 /// Draws a new epoch for this node's incarnation: random, never zero.
 pub fn new_epoch<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
@@ -95,6 +116,47 @@ impl SyncKeys {
         let cipher =
             self.provider.cipher(self.alg, key.expose()).map_err(|_| Error::SyncKey("AEAD keying failed"))?;
         Ok(DirectionKey { cipher, cluster_id: self.cluster_id, sender, receiver, epoch })
+    }
+}
+
+impl SyncKeys {
+    /// A handover mark: `sender` no longer serves `segments`. The node
+    /// sends it to every node on the port its plaintext comes in by, after
+    /// the frames it served (see `Node::handover_mark`).
+    pub fn seal_mark(&self, sender: NodeId, segments: SegmentSet) -> [u8; MARK_LEN] {
+        let mut m = [0u8; MARK_LEN];
+        m[..4].copy_from_slice(&MARK_MAGIC);
+        m[4..8].copy_from_slice(&self.cluster_id.to_be_bytes());
+        m[8] = sender.0;
+        m[9..17].copy_from_slice(&segments.bits().to_be_bytes());
+        let tag = self.mark_tag(&m[..MARK_LEN - MARK_TAG_LEN]);
+        m[MARK_LEN - MARK_TAG_LEN..].copy_from_slice(&tag.expose()[..MARK_TAG_LEN]);
+        m
+    }
+
+    /// Opens a handover mark (the first [`MARK_LEN`] octets of `mark`; a
+    /// frame's padding may follow): its sender and segments.
+    pub fn open_mark(&self, mark: &[u8]) -> Result<(NodeId, SegmentSet), Error> {
+        let m = mark.get(..MARK_LEN).ok_or(Error::SyncMalformed("handover mark too short"))?;
+        if m[..4] != MARK_MAGIC {
+            return Err(Error::SyncMalformed("not a handover mark"));
+        }
+        if m[4..8] != self.cluster_id.to_be_bytes() {
+            return Err(Error::SyncMisaddressed);
+        }
+        let tag = self.mark_tag(&m[..MARK_LEN - MARK_TAG_LEN]);
+        if !ct_eq(&tag.expose()[..MARK_TAG_LEN], &m[MARK_LEN - MARK_TAG_LEN..]) {
+            return Err(Error::SyncAuth);
+        }
+        let mut bits = [0u8; 8];
+        bits.copy_from_slice(&m[9..17]);
+        Ok((NodeId(m[8]), SegmentSet::from_bits(u64::from_be_bytes(bits))))
+    }
+
+    fn mark_tag(&self, body: &[u8]) -> SecretBytes {
+        let key =
+            PrfAlgorithm::HmacSha256.prf(self.secret.expose(), &[MARK_LABEL, &self.cluster_id.to_be_bytes()]);
+        PrfAlgorithm::HmacSha256.prf(key.expose(), &[body])
     }
 }
 

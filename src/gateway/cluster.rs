@@ -40,10 +40,6 @@ use tracing::{debug, info, warn};
 const MAX_DATAGRAM: usize = 65_536;
 /// Frames written per system call.
 const BATCH: usize = 64;
-/// The Ethernet type of handover marks (IEEE 802 local experimental 1).
-const MARK_ETHERTYPE: u16 = 0x88b5;
-/// The shortest Ethernet frame (without its check sequence).
-const ETH_MIN: usize = 60;
 /// Batches (blocks of the receive ring, or `recvmmsg` reads) taken from
 /// one port per wakeup before the others get a turn.
 const ROUNDS: usize = 4;
@@ -200,7 +196,7 @@ struct Frames {
     /// Internal super-packets the port's filter trimmed to their headers,
     /// counted by those (to hosts not served here).
     int_trimmed: u64,
-    /// Handover marks from peers read on the internal port.
+    /// Handover marks from peers read on the ports.
     marks: u64,
     /// UDP GSO super-packets written to the external port (runs of ESP
     /// packets to one peer).
@@ -570,17 +566,6 @@ impl Runtime {
             }
             return;
         };
-        if matches!(side, Side::Internal)
-            && buf.get(at.start + 12..at.start + ETH_LEN) == Some(&MARK_ETHERTYPE.to_be_bytes()[..])
-        {
-            let mut mark = [0u8; MARK_LEN];
-            let body = buf.get(at.start + ETH_LEN..at.end).and_then(|b| b.get(..MARK_LEN));
-            let len = body.map_or(0, |b| {
-                mark.copy_from_slice(b);
-                MARK_LEN
-            });
-            return self.mark(t, &mark[..len]);
-        }
         let segments = match hdr.classify(&buf[at.clone()]) {
             // An encryption in place needs room after the frame.
             Rx::Frame(partial) if matches!(side, Side::External) || at.end + TAIL <= buf.len() => {
@@ -658,7 +643,7 @@ impl Runtime {
         }
     }
 
-    /// A handover mark read on the internal port (see [`Output::Mark`]).
+    /// A handover mark read on a port (see [`Output::Mark`]).
     fn mark(&mut self, t: Instant, mark: &[u8]) {
         match self.node.handover_mark(t, mark) {
             Ok(s) => {
@@ -704,6 +689,10 @@ impl Runtime {
         };
         let len = match port.link.handle_frame(t, &b[at.clone()], &owns) {
             Received::Ip(p) => p.len(),
+            Received::Mark(m) => {
+                let mark: Option<[u8; MARK_LEN]> = m.get(..MARK_LEN).and_then(|m| m.try_into().ok());
+                return self.mark(t, mark.as_ref().map_or(&[][..], |m| &m[..]));
+            }
             Received::Handled | Received::Ignored => return,
         };
         // The IP packet follows the 14-octet Ethernet header.
@@ -779,19 +768,9 @@ impl Runtime {
                         debug!(node = to.0, "sending sync: {e}");
                     }
                 }
-                Output::Mark(mark) => {
-                    // To every node, on the internal port, behind what this
-                    // node read from it.
-                    let mut frame = Vec::with_capacity(ETH_MIN);
-                    frame.extend_from_slice(&self.cluster.internal.mac);
-                    frame.extend_from_slice(&self.int.io.mac());
-                    frame.extend_from_slice(&MARK_ETHERTYPE.to_be_bytes());
-                    frame.extend_from_slice(&mark);
-                    frame.resize(frame.len().max(ETH_MIN), 0);
-                    let mut msgs = Messages::default();
-                    msgs.push(&[], &frame);
-                    self.int.send(&msgs);
-                }
+                // To every node, on the internal port, behind what this node
+                // read from it (written with the link's frames below).
+                Output::Mark(mark) => self.int.link.send_mark(&mark),
             }
         }
         while let Some(ev) = self.node.poll_event() {

@@ -18,6 +18,9 @@ pub(crate) const IPV4: u16 = 0x0800;
 pub(crate) const ARP: u16 = 0x0806;
 /// Ethertype of IPv6.
 pub(crate) const IPV6: u16 = 0x86dd;
+/// Ethertype of the cluster's handover marks (IEEE 802 local experimental
+/// ethertype 1).
+pub(crate) const MARK: u16 = 0x88b5;
 
 /// The broadcast MAC.
 pub(crate) const BROADCAST: Mac = [0xff; 6];

@@ -35,6 +35,7 @@ impl Link {
             ether::IPV6 if to_us || ether::is_ipv6_multicast(dst) => {
                 self.ipv6(now, src, to_us, payload, owns)
             }
+            ether::MARK if dst == self.cfg.cluster_mac => Ok(Received::Mark(payload)),
             _ => Ok(Received::Ignored),
         }
     }

@@ -84,6 +84,9 @@ pub enum Received<'a> {
     Ip(&'a [u8]),
     /// ARP, ND or ICMP echo, answered or learned from here.
     Handled,
+    /// A handover mark from another node to the cluster MAC (see
+    /// [`Link::send_mark`]): the frame's payload, padding included.
+    Mark(&'a [u8]),
     /// Not for this node, or malformed (counted).
     Ignored,
 }
@@ -190,7 +193,7 @@ impl Link {
         self.stats.frames_in += 1;
         let r = self.input(now, frame, owns);
         let counter = match r {
-            Ok(Received::Ip(_)) => &mut self.stats.delivered,
+            Ok(Received::Ip(_) | Received::Mark(_)) => &mut self.stats.delivered,
             Ok(Received::Handled) => &mut self.stats.handled,
             Ok(Received::Ignored) => &mut self.stats.ignored,
             Err(Malformed) => &mut self.stats.malformed,
@@ -321,6 +324,13 @@ impl Link {
         self.ip_id = self.ip_id.wrapping_add(1);
         self.stats.too_big_sent += 1;
         self.send_ip(now, &error);
+    }
+
+    /// Queues a handover mark (`crate::Output::Mark`) to every node: a
+    /// frame to the cluster MAC.
+    pub fn send_mark(&mut self, mark: &[u8]) {
+        self.out.push_back(ether::frame(self.cfg.cluster_mac, self.cfg.own_mac, ether::MARK, mark));
+        self.stats.frames_out += 1;
     }
 
     /// The next frame to write.

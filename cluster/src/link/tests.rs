@@ -759,3 +759,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn carries_handover_marks_between_nodes_on_the_cluster_mac() {
+    let mut sender = Link::new(LinkConfig::new(NODE_MAC, CLUSTER, VIP4.into(), 24));
+    sender.send_mark(b"mark");
+    let frame = sender.poll_frame().expect("a frame");
+    assert_eq!(frame.len(), ether::MIN_FRAME, "padded");
+    assert_eq!(
+        (&frame[..6], &frame[6..12], &frame[12..14]),
+        (&CLUSTER[..], &NODE_MAC[..], &[0x88, 0xb5][..])
+    );
+    let mut l = link4();
+    let t = at(secs(1));
+    match l.handle_frame(t, &frame, &mine) {
+        Received::Mark(m) => assert!(m.starts_with(b"mark") && m.len() == ether::MIN_FRAME - 14),
+        other => panic!("not a mark: {other:?}"),
+    }
+    // Only to the cluster MAC.
+    let mut to_us = frame.clone();
+    to_us[..6].copy_from_slice(&OWN);
+    assert!(matches!(l.handle_frame(t, &to_us, &mine), Received::Ignored));
+}

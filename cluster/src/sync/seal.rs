@@ -117,9 +117,7 @@ impl SyncKeys {
             self.provider.cipher(self.alg, key.expose()).map_err(|_| Error::SyncKey("AEAD keying failed"))?;
         Ok(DirectionKey { cipher, cluster_id: self.cluster_id, sender, receiver, epoch })
     }
-}
 
-impl SyncKeys {
     /// A handover mark: `sender` no longer serves `segments`. The node
     /// sends it to every node on the port its plaintext comes in by, after
     /// the frames it served (see `Node::handover_mark`).
